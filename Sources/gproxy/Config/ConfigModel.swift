@@ -1,0 +1,222 @@
+/// The parsed configuration: plain values, no sockets, so it can be built in tests and compared.
+///
+/// `ConfigParser` fills it from haproxy.cfg-style text with HAProxy 2.6's rules (defaults inheritance,
+/// default-server merged under each server line, time units). `EngineBuilder` turns it into the
+/// engine's runtime description. Times are milliseconds; `nil` means "unset", which HAProxy reads
+/// as infinite.
+struct GProxyConfig: Equatable, Sendable {
+    var global = GlobalSettings()
+    /// Every frontend, backend and listen section, in declaration order.
+    var proxies: [ProxyConfig] = []
+    /// Non-fatal findings (HAProxy prints these as warnings under `-c` and still exits 0).
+    var warnings: [ConfigDiagnostic] = []
+
+    func proxy(named name: String) -> ProxyConfig? { proxies.first { $0.name == name } }
+}
+
+/// Where a diagnostic points: `file:line: message`.
+struct ConfigDiagnostic: Error, Equatable, Sendable, CustomStringConvertible {
+    var file: String
+    var line: Int
+    var message: String
+    var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
+}
+
+/// All fatal diagnostics found in one parse (parsing continues after an error, as HAProxy does).
+struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    var errors: [ConfigDiagnostic]
+    var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+struct GlobalSettings: Equatable, Sendable {
+    /// `maxconn`; nil = automatic (derived from the fd limit at start-up).
+    var maxconn: Int?
+    /// `nbthread`; nil = number of cores.
+    var nbthread: Int?
+    var logTargets: [LogTarget] = []
+    var pidfile: String?
+    var daemon = false
+    var statsSockets: [StatsSocketConfig] = []
+    /// `spread-checks` percentage (0...50).
+    var spreadChecks = 0
+}
+
+struct LogTarget: Equatable, Sendable {
+    enum Destination: Equatable, Sendable {
+        case stdout
+        case stderr
+        /// UDP syslog to ip:port (port 514 when omitted).
+        case udp(host: String, port: UInt16)
+    }
+    var destination: Destination
+    var facility: String
+    /// Maximum level sent (e.g. "info", "notice"); nil = all.
+    var level: String?
+    /// `format raw|rfc3164|short`; default rfc3164.
+    var format: String = "rfc3164"
+}
+
+struct StatsSocketConfig: Equatable, Sendable {
+    var path: String
+    /// File mode from `mode 600` (octal), if given.
+    var mode: UInt32?
+    /// `level user|operator|admin`; HAProxy's default is admin for sockets.
+    var level: String = "admin"
+    var file: String = ""
+    var line: Int = 0
+}
+
+enum ProxyKind: String, Equatable, Sendable {
+    case frontend, backend, listen
+    var hasFrontend: Bool { self != .backend }
+    var hasBackend: Bool { self != .frontend }
+}
+
+enum ProxyMode: String, Equatable, Sendable { case tcp, http }
+
+enum BalanceAlgorithm: String, Equatable, Sendable {
+    case roundrobin
+    case staticRR = "static-rr"
+    case leastconn
+    case first
+    case source
+}
+
+/// One listening address after expanding comma lists and port ranges.
+struct BindAddress: Equatable, Sendable {
+    /// Numeric IP literal ("0.0.0.0" for `*` or empty, "::" for `::`).
+    var host: String
+    var port: UInt16
+}
+
+/// The timeouts HAProxy knows, in milliseconds; nil = unset (infinite).
+struct ProxyTimeouts: Equatable, Sendable {
+    var connect: Int?
+    var client: Int?
+    var server: Int?
+    var queue: Int?
+    var check: Int?
+    var tunnel: Int?
+    var clientFin: Int?
+    var serverFin: Int?
+}
+
+/// `option httpchk [METHOD] [URI] [VERSION]`.
+struct HTTPCheckRequest: Equatable, Sendable {
+    var method = "OPTIONS"
+    var uri = "/"
+    var version = "HTTP/1.0"
+    /// The exact bytes sent: `METHOD URI VERSION\r\n\r\n`, no headers (as HAProxy 2.6 does).
+    var requestBytes: String { "\(method) \(uri) \(version)\r\n\r\n" }
+}
+
+/// One `http-check expect` rule. With no rule, HAProxy accepts 2xx and 3xx.
+struct HTTPCheckExpect: Equatable, Sendable {
+    enum Matcher: Equatable, Sendable {
+        /// `status 200,201,300-310`: inclusive ranges.
+        case status([ClosedRange<Int>])
+        /// `rstatus REGEX`, matched against the 3-digit code.
+        case rstatus(String)
+        /// `string S`: the body must contain S; the status is ignored.
+        case string(String)
+    }
+    var matcher: Matcher
+    /// `!` before the matcher inverts it.
+    var negated = false
+}
+
+struct StatsConfig: Equatable, Sendable {
+    var enabled = false
+    var uri = "/haproxy?stats"
+    /// `stats refresh`, ms.
+    var refresh: Int?
+    var realm = "HAProxy Statistics"
+    var auth: [StatsCredential] = []
+    var hideVersion = false
+}
+
+struct StatsCredential: Equatable, Sendable {
+    var user: String
+    var password: String
+}
+
+/// Start-up state of a checked server (`init-state`, from HAProxy 3.1; 2.6 behaves as `.haproxyDefault`).
+enum InitState: String, Equatable, Sendable {
+    /// HAProxy 2.6: UP with health = rise ("UP 1/fall"): the first failed check marks it DOWN.
+    case haproxyDefault = "default"
+    case fullyUp = "fully-up"
+    case up = "up"
+    case down = "down"
+    case fullyDown = "fully-down"
+}
+
+struct ServerConfig: Equatable, Sendable {
+    var name: String
+    /// Host as written (IP literal or name, resolved at start-up, not by `-c`).
+    var host: String
+    /// 0 = the port the client connected to.
+    var port: UInt16
+    var file: String = ""
+    var line: Int = 0
+    var check = false
+    var checkPort: UInt16?
+    var checkAddr: String?
+    var inter = 2000
+    var fastinter: Int?
+    var downinter: Int?
+    var rise = 2
+    var fall = 3
+    var weight = 1
+    /// 0 = unlimited.
+    var maxconn = 0
+    /// 0 = unlimited.
+    var maxqueue = 0
+    var backup = false
+    var disabled = false
+    /// `on-marked-down shutdown-sessions`.
+    var shutdownSessionsOnDown = false
+    /// `on-marked-up shutdown-backup-sessions`.
+    var shutdownBackupSessionsOnUp = false
+    var initState: InitState = .haproxyDefault
+    /// `id N`; nil = position in the backend, from 1.
+    var id: Int?
+}
+
+struct ProxyConfig: Equatable, Sendable {
+    var name: String
+    var kind: ProxyKind
+    var file: String = ""
+    var line: Int = 0
+    var mode: ProxyMode = .tcp
+    var binds: [BindAddress] = []
+    /// Frontend `maxconn`; nil = the global one.
+    var maxconn: Int?
+    var timeouts = ProxyTimeouts()
+    var retries = 3
+    var redispatch = false
+    var spliceRequest = false
+    var spliceResponse = false
+    var spliceAuto = false
+    var tcplog = false
+    var httplog = false
+    var logGlobal = false
+    var logHealthChecks = false
+    var allBackups = false
+    var logTargets: [LogTarget] = []
+    var defaultBackend: String?
+    /// Unconditional `use_backend NAME` lines (the first one wins, before default_backend).
+    var useBackends: [String] = []
+    var balance: BalanceAlgorithm = .roundrobin
+    /// `option httpchk ...`; nil = TCP connect checks.
+    var httpCheck: HTTPCheckRequest?
+    var httpCheckExpects: [HTTPCheckExpect] = []
+    var servers: [ServerConfig] = []
+    var stats = StatsConfig()
+
+    /// The backend a frontend's connections go to (itself for a listen section).
+    var targetBackendName: String? {
+        if let first = useBackends.first { return first }
+        if let d = defaultBackend { return d }
+        return kind == .listen ? name : nil
+    }
+}

@@ -1,0 +1,2 @@
+// Entry point: see CommandLine/GProxyCommand.swift.
+print("gproxy")
