@@ -1,0 +1,129 @@
+import CEpoll
+import Glibc
+import Synchronization
+
+/// The relay engine: binds every frontend's addresses once per worker (SO_REUSEPORT, so the kernel
+/// spreads connections with no shared accept lock), runs the workers, and is the one place other
+/// threads use to publish routing tables and send control messages.
+public final class Engine: @unchecked Sendable {
+    public let spec: EngineSpec
+    public let publisher: RoutePublisher
+    public let backends: [BackendShared]
+    public let frontendSessions: [LiveCount]
+    public let processSessions: LiveCount
+    public let layout: CounterLayout
+    public let counterBlocks: [CounterBlock]
+    let inboxes: [WorkerInbox]
+    /// Bit per worker waiting for a session limit to free up.
+    let limitWaiters = Atomic<UInt64>(0)
+    /// The addresses each frontend actually listens on (ports chosen by the kernel for port 0).
+    public private(set) var boundAddresses: [[SocketAddress]] = []
+    /// Receives finished sessions of frontends with `logSessions` (called on worker threads).
+    public var sessionLogger: (@Sendable (SessionRecord) -> Void)?
+
+    private var workers: [Worker] = []
+    private var threads: [pthread_t] = []
+    private let finished = Atomic<Int>(0)
+    private var listenFds: [[(Int32, Int, SocketAddress)]] = []
+
+    public init(spec: EngineSpec, initialTable: RoutingTable? = nil) throws(Errno) {
+        self.spec = spec
+        publisher = RoutePublisher(initialTable ?? RoutingTable.allUp(spec: spec))
+        backends = spec.backends.enumerated().map { BackendShared(index: $0.offset, spec: $0.element) }
+        frontendSessions = spec.frontends.map { LiveCount(limit: $0.maxconn) }
+        processSessions = LiveCount(limit: spec.globalMaxconn)
+        layout = CounterLayout(spec: spec)
+        counterBlocks = (0..<spec.workers).map { _ in CounterBlock(count: CounterLayout(spec: spec).total) }
+        var boxes: [WorkerInbox] = []
+        for _ in 0..<spec.workers { boxes.append(try WorkerInbox()) }
+        inboxes = boxes
+        try bindListeners()
+        let inboxes = self.inboxes
+        for b in backends {
+            b.deliver = { ticket in inboxes[ticket.worker].post(.grant(ticket)) }
+        }
+    }
+
+    private func bindListeners() throws(Errno) {
+        listenFds = Array(repeating: [], count: spec.workers)
+        var opened: [Int32] = []
+        do {
+            for (f, fe) in spec.frontends.enumerated() {
+                var bound: [SocketAddress] = []
+                let backlog = Int32(clamping: max(1024, fe.maxconn, spec.globalMaxconn))
+                for addr in fe.binds {
+                    var actual = addr
+                    for w in 0..<spec.workers {
+                        let fd = try Socket.listen(on: actual, reusePort: true, backlog: backlog)
+                        opened.append(fd)
+                        if w == 0, let local = Socket.localAddress(of: fd) { actual = local }
+                        listenFds[w].append((fd, f, actual))
+                    }
+                    bound.append(actual)
+                }
+                boundAddresses.append(bound)
+            }
+        } catch {
+            for fd in opened { Socket.close(fd) }
+            throw error
+        }
+    }
+
+    /// Starts one thread per worker, named `gproxy-w<N>`.
+    public func start() throws(Errno) {
+        for w in 0..<spec.workers {
+            workers.append(try Worker(id: w, engine: self, listenFds: listenFds[w]))
+        }
+        for w in workers {
+            let worker = w
+            let box = UncheckedBox(worker)
+            threads.append(NamedThread.start(name: "gproxy-w\(w.id)") { [self] in
+                box.value.run()
+                finished.add(1, ordering: .sequentiallyConsistent)
+            })
+        }
+    }
+
+    /// Publishes a new routing table: workers see it on their next loop turn, are woken so that
+    /// shutdown-sessions acts at once, and queued sessions are served if servers came up.
+    public func publish(_ table: RoutingTable) {
+        publisher.publish(table)
+        for inbox in inboxes { inbox.post(.tableChanged) }
+        for (i, b) in backends.enumerated() { b.dispatch(table.backends[i]) }
+    }
+
+    /// SIGUSR1: stop listening now, exit once every session has ended.
+    public func softStop() { for i in inboxes { i.post(.softStop) } }
+    /// SIGTERM/SIGINT: close everything now.
+    public func stop() { for i in inboxes { i.post(.stop) } }
+    /// SIGTTOU / SIGTTIN.
+    public func pauseListeners() { for i in inboxes { i.post(.pauseListeners) } }
+    public func resumeListeners() { for i in inboxes { i.post(.resumeListeners) } }
+
+    /// Blocks until every worker has exited.
+    public func wait() {
+        for t in threads { NamedThread.join(t) }
+        threads.removeAll()
+    }
+
+    public var isFinished: Bool { finished.load(ordering: .sequentiallyConsistent) == spec.workers }
+
+    func wakeLimitWaiters() {
+        let mask = limitWaiters.exchange(0, ordering: .sequentiallyConsistent)
+        guard mask != 0 else { return }
+        for w in 0..<spec.workers where mask & (UInt64(1) << UInt64(w % 64)) != 0 { inboxes[w].post(.retryAccept) }
+    }
+
+    /// Sum of one counter over every worker.
+    public func total(_ index: Int) -> UInt64 {
+        var t: UInt64 = 0
+        for b in counterBlocks { t &+= b.load(index) }
+        return t
+    }
+}
+
+/// Carries a non-Sendable value into the thread that will own it from then on.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}

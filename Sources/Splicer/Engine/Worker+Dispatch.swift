@@ -1,0 +1,237 @@
+import CEpoll
+import Glibc
+
+/// Getting a session to a server: balancing, queueing, connecting, retries and redispatch
+/// (HAProxy's `retries` / `option redispatch` rules, haproxy-semantics.md §5.3).
+extension Worker {
+    func startSession(clientFd: Int32, address: SocketAddress, frontend fe: Int) {
+        let slot = allocateSlot()
+        let s = sessions[Int(slot)]
+        liveSessions += 1
+        let be = engine.spec.frontends[fe].backend
+        s.reset(frontend: fe, backend: be, clientFd: clientFd, address: address, now: now, wallMs: Worker.wallClockMs())
+        s.retriesLeft = engine.spec.backends[be].retries
+        // Data may already be waiting: start with the read side marked ready.
+        s.up.srcReady = true
+        s.down.dstReady = true
+        _ = cepoll_setsockopt_int(clientFd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        if cepoll_ctl(ep, CEPOLL_CTL_ADD, clientFd, eventMask, Worker.token(.client, slot, s.generation)) < 0 {
+            closeSession(slot, s, "R-")
+            return
+        }
+        counters.add(layout.frontend(fe, .sessions), 1)
+        engine.backends[be].sessions.forceAcquire()
+        assign(slot, s, avoid: -1)
+    }
+
+    /// Chooses a server (or the queue) for a session that has none.
+    func assign(_ slot: Int32, _ s: Session, avoid: Int) {
+        let shared = engine.backends[s.backend]
+        let route = routes.table.backends[s.backend]
+        // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot.
+        if shared.anyWaiting && !route.eligibleServers.isEmpty {
+            enqueue(slot, s, bound: -1, route: route)
+            return
+        }
+        switch shared.pick(route, clientHash: s.clientAddress.ipHash, avoid: avoid) {
+        case .server(let server):
+            connect(slot, s, server: server, firstAttempt: true)
+        case .full(let bound):
+            enqueue(slot, s, bound: bound, route: route)
+        case .noServer:
+            if engine.spec.backends[s.backend].queueWhenNoServer {
+                enqueue(slot, s, bound: -1, route: route)
+            } else {
+                // HAProxy accepts, then closes at once with a FIN (`<NOSRV> ... SC`).
+                closeSession(slot, s, "SC")
+            }
+        }
+    }
+
+    private func enqueue(_ slot: Int32, _ s: Session, bound: Int, route: BackendRoute) {
+        let t = QueueTicket(worker: id, backend: s.backend, slot: slot, generation: s.generation, boundServer: bound,
+                            enqueuedMs: now)
+        s.ticket = t
+        s.phase = .queued
+        timers.arm(slot, list: phaseTimers[s.frontend].queue, now: now)
+        engine.backends[s.backend].enqueue(t, route: route)
+    }
+
+    /// A queue dispatcher (any thread) gave this worker's session a slot on `t.grantedServer`.
+    func granted(_ t: QueueTicket) {
+        let s = sessions[Int(t.slot)]
+        guard s.generation == t.generation, s.phase == .queued, s.ticket === t else {
+            // The session is gone: pass the slot on to the next waiting session.
+            engine.backends[t.backend].releaseServerSlot(t.grantedServer, route: routes.table.backends[t.backend])
+            return
+        }
+        s.ticket = nil
+        s.queueMs = Int(now - t.enqueuedMs)
+        connect(t.slot, s, server: t.grantedServer, firstAttempt: true)
+    }
+
+    /// Connects to `server`, whose slot the session already holds.
+    func connect(_ slot: Int32, _ s: Session, server: Int, firstAttempt: Bool) {
+        s.server = server
+        s.phase = .connecting
+        s.connectStartMs = now
+        let route = routes.table.backends[s.backend]
+        s.shutdownEpoch = route.shutdownEpochs[server]
+        if firstAttempt {
+            counters.add(layout.server(s.backend, server, .sessions), 1)
+            counters.add(layout.server(s.backend, server, .lbPicks), 1)
+            counters.add(layout.backend(s.backend, .sessions), 1)
+            engine.backends[s.backend].lastSession[server].set(now)
+        }
+        var address = engine.spec.backends[s.backend].servers[server].address
+        if address.port == 0, let local = Socket.localAddress(of: s.clientFd) {
+            address.port = local.port  // `server x 10.0.0.1` relays to the port the client dialled
+        }
+        let attempt: (fd: Int32, connected: Bool)
+        do {
+            attempt = try Socket.startConnect(to: address)
+        } catch {
+            connectFailed(slot, s, timedOut: false)
+            return
+        }
+        s.serverFd = attempt.fd
+        if cepoll_ctl(ep, CEPOLL_CTL_ADD, attempt.fd, eventMask, Worker.token(.server, slot, s.generation)) < 0 {
+            connectFailed(slot, s, timedOut: false)
+            return
+        }
+        if attempt.connected {
+            established(slot, s)
+        } else {
+            timers.arm(slot, list: phaseTimers[s.frontend].connect, now: now)
+        }
+    }
+
+    func established(_ slot: Int32, _ s: Session) {
+        s.phase = .established
+        s.connectMs = Int(now - s.connectStartMs)
+        s.up.dstReady = true
+        s.down.srcReady = true
+        timers.arm(slot, list: phaseTimers[s.frontend].idle, now: now)
+        pumpSession(slot, s)
+    }
+
+    func connectFailed(_ slot: Int32, _ s: Session, timedOut: Bool) {
+        if s.serverFd >= 0 {
+            Socket.close(s.serverFd)
+            s.serverFd = -1
+        }
+        let server = s.server
+        counters.add(layout.server(s.backend, server, .connectErrors), 1)
+        counters.add(layout.backend(s.backend, .connectErrors), 1)
+        guard s.retriesLeft > 0 else {
+            closeSession(slot, s, timedOut ? "sC" : "SC")
+            return
+        }
+        s.retriesLeft -= 1
+        s.retries += 1
+        counters.add(layout.server(s.backend, server, .retries), 1)
+        counters.add(layout.backend(s.backend, .retries), 1)
+        let spec = engine.spec.backends[s.backend]
+        let route = routes.table.backends[s.backend]
+        let rrKind = spec.balance == .roundrobin || spec.balance == .staticRR
+        let redispatchNow = spec.redispatch
+            && (!route.eligible[server] || (rrKind && route.eligibleServers.count > 1) || s.retriesLeft == 0)
+        if redispatchNow {
+            counters.add(layout.server(s.backend, server, .redispatches), 1)
+            counters.add(layout.backend(s.backend, .redispatches), 1)
+            s.redispatched = true
+            s.server = -1
+            engine.backends[s.backend].releaseServerSlot(server, route: route)
+            assign(slot, s, avoid: server)
+        } else {
+            // Same server again after min(timeout connect, 1 s), keeping its slot.
+            s.phase = .retryWait
+            timers.arm(slot, list: phaseTimers[s.frontend].retry, now: now)
+        }
+    }
+
+    func timerFired(_ slot: Int32) {
+        let s = sessions[Int(slot)]
+        switch s.phase {
+        case .free:
+            return
+        case .queued:
+            if let t = s.ticket, engine.backends[s.backend].cancel(t) {
+                s.ticket = nil
+                counters.add(layout.backend(s.backend, .queueTimeouts), 1)
+                s.queueMs = Int(now - t.enqueuedMs)
+                closeSession(slot, s, "sQ")
+            }
+            // else: a grant is already on its way to the inbox and will take over.
+        case .connecting:
+            connectFailed(slot, s, timedOut: true)
+        case .retryWait:
+            connect(slot, s, server: s.server, firstAttempt: false)
+        case .established:
+            let side = phaseTimers[s.frontend].idleSide
+            closeSession(slot, s, side == UInt8(ascii: "c") ? "cD" : "sD")
+        }
+    }
+
+    func serverEvent(_ slot: Int32, _ s: Session, _ ev: UInt32) {
+        if s.phase == .connecting {
+            guard ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLERR | CEPOLL_EPOLLHUP) != 0 else { return }
+            if Socket.pendingError(s.serverFd) == 0 {
+                established(slot, s)
+            } else {
+                connectFailed(slot, s, timedOut: false)
+            }
+            return
+        }
+        guard s.phase == .established else { return }
+        if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.srcReady = true }
+        if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.dstReady = true }
+        pumpSession(slot, s)
+    }
+
+    func clientEvent(_ slot: Int32, _ s: Session, _ ev: UInt32) {
+        if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.srcReady = true }
+        if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.dstReady = true }
+        switch s.phase {
+        case .established:
+            pumpSession(slot, s)
+        case .queued:
+            // A client that hangs up while queued is dropped (HAProxy logs `CQ`).
+            if ev & (CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 {
+                if let t = s.ticket, engine.backends[s.backend].cancel(t) {
+                    s.ticket = nil
+                    s.queueMs = Int(now - t.enqueuedMs)
+                    closeSession(slot, s, "CQ")
+                }
+            }
+        default:
+            // Connecting: the request waits in the socket buffer until the server is up.
+            if ev & (CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { closeSession(slot, s, "CC") }
+        }
+    }
+
+    /// shutdown-sessions: a new table moved some servers' shutdown epochs; cut their sessions.
+    func cutSessionsOfShutdownServers() {
+        let table = routes.table
+        for i in sessions.indices {
+            let s = sessions[i]
+            guard s.server >= 0, s.phase == .established || s.phase == .connecting || s.phase == .retryWait else {
+                continue
+            }
+            let route = table.backends[s.backend]
+            if route.shutdownEpochs[s.server] != s.shutdownEpoch {
+                switch route.shutdownReasons[s.server] {
+                case UInt8(ascii: "U"): closeSession(Int32(i), s, "U-")
+                case UInt8(ascii: "K"): closeSession(Int32(i), s, "K-")
+                default: closeSession(Int32(i), s, "D-")
+                }
+            }
+        }
+    }
+
+    static func wallClockMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,173 @@
+import CEpoll
+import Glibc
+
+/// The zero-copy relay: socket → pipe → socket with splice(2), both directions, edge-triggered.
+///
+/// EAGAIN from socket→pipe is ambiguous: the socket may be empty, or the pipe may be out of page
+/// slots although bytes still fit. So the read side is marked "not ready" only when the pipe is
+/// empty; otherwise the pipe is drained first and the read retried (haproxy's raw_sock.c does the
+/// same). A FIN is relayed (shutdown(SHUT_WR)) only once the pipe is empty, so no byte is lost, and
+/// the other direction keeps flowing (half-close).
+extension Worker {
+    enum PumpOutcome { case progress, idle, sourceFailed, destinationFailed }
+
+    func pumpSession(_ slot: Int32, _ s: Session) {
+        var budget = Worker.relayBudget
+        let upBefore = s.up.bytes
+        let downBefore = s.down.bytes
+        let a = pump(&s.up, from: s.clientFd, to: s.serverFd, budget: &budget)
+        let b = pump(&s.down, from: s.serverFd, to: s.clientFd, budget: &budget)
+        let upMoved = s.up.bytes &- upBefore
+        let downMoved = s.down.bytes &- downBefore
+        if upMoved | downMoved != 0 { account(s, up: upMoved, down: downMoved) }
+        // Who failed decides the log's first letter: C(lient) or S(erver) abort during D(ata).
+        if a == .sourceFailed || b == .destinationFailed {
+            counters.add(layout.server(s.backend, s.server, .clientAborts), 1)
+            closeSession(slot, s, "CD")
+            return
+        }
+        if a == .destinationFailed || b == .sourceFailed {
+            counters.add(layout.server(s.backend, s.server, .serverAborts), 1)
+            closeSession(slot, s, "SD")
+            return
+        }
+        if s.up.dstShut && s.down.dstShut {
+            closeSession(slot, s, "--")
+            return
+        }
+        if a == .progress || b == .progress {
+            let t = phaseTimers[s.frontend]
+            timers.arm(slot, list: s.up.dstShut || s.down.dstShut ? t.fin : t.idle, now: now)
+        }
+        if budget <= 0 && !s.inReadyList {
+            s.inReadyList = true
+            readyList.append(slot)
+        }
+    }
+
+    /// Moves bytes for one direction until it would block, hits EOF, or spends the budget.
+    @inline(__always)
+    func pump(_ h: inout RelayHalf, from src: Int32, to dst: Int32, budget: inout Int) -> PumpOutcome {
+        var moved = false
+        let flags = CEPOLL_SPLICE_F_MOVE | CEPOLL_SPLICE_F_NONBLOCK
+        while budget > 0 {
+            var step = false
+            if !h.srcEOF && h.srcReady {
+                if !h.pipe.isOpen {
+                    guard let p = pipes.take() else { break }  // out of fds: retry on the next event
+                    h.pipe = p
+                }
+                let room = pipes.pipeBytes - h.inPipe
+                if room > 0 {
+                    let n = cepoll_splice(src, h.pipe.writeEnd, UInt(room), flags)
+                    if n > 0 {
+                        h.inPipe += n
+                        h.bytes &+= UInt64(n)
+                        budget -= n
+                        step = true
+                    } else if n == 0 {
+                        h.srcEOF = true
+                        step = true
+                    } else if n == -Int(EAGAIN) {
+                        if h.inPipe == 0 { h.srcReady = false }
+                    } else if n != -Int(EINTR) {
+                        return .sourceFailed
+                    }
+                }
+            }
+            if h.inPipe > 0 && h.dstReady {
+                let n = cepoll_splice(h.pipe.readEnd, dst, UInt(h.inPipe), flags)
+                if n > 0 {
+                    h.inPipe -= n
+                    step = true
+                } else if n == -Int(EAGAIN) {
+                    h.dstReady = false
+                } else if n != -Int(EINTR) {
+                    return .destinationFailed
+                }
+            }
+            if !step { break }
+            moved = true
+        }
+        if h.inPipe == 0 && h.pipe.isOpen {
+            pipes.giveBack(h.pipe)
+            h.pipe = .none
+        }
+        if h.srcEOF && h.inPipe == 0 && !h.dstShut {
+            _ = cepoll_shutdown(dst, Int32(SHUT_WR))
+            h.dstShut = true
+            moved = true
+        }
+        return moved ? .progress : .idle
+    }
+
+    private func account(_ s: Session, up: UInt64, down: UInt64) {
+        counters.add(layout.frontend(s.frontend, .bytesIn), up)
+        counters.add(layout.frontend(s.frontend, .bytesOut), down)
+        counters.add(layout.backend(s.backend, .bytesIn), up)
+        counters.add(layout.backend(s.backend, .bytesOut), down)
+        counters.add(layout.server(s.backend, s.server, .bytesIn), up)
+        counters.add(layout.server(s.backend, s.server, .bytesOut), down)
+    }
+
+    /// Continues relays that used up their budget, after the other ready sessions had their turn.
+    func pumpReadyList() {
+        swap(&readyList, &readyScratch)
+        for slot in readyScratch {
+            let s = sessions[Int(slot)]
+            s.inReadyList = false
+            if s.phase == .established { pumpSession(slot, s) }
+        }
+        readyScratch.removeAll(keepingCapacity: true)
+    }
+
+    /// Ends a session: closes both sockets (a FIN to each peer), frees its pipes and slot, gives its
+    /// server slot to the next queued session, and hands the log record over.
+    func closeSession(_ slot: Int32, _ s: Session, _ termination: StaticString) {
+        guard s.phase != .free else { return }
+        timers.disarm(slot)
+        if let t = s.ticket {
+            // Still queued: withdraw; if a grant won the race, `granted` releases the slot later.
+            _ = engine.backends[s.backend].cancel(t)
+            s.ticket = nil
+        }
+        if s.clientFd >= 0 { Socket.close(s.clientFd) }
+        if s.serverFd >= 0 { Socket.close(s.serverFd) }
+        if s.up.pipe.isOpen { pipes.discard(s.up.pipe) }
+        if s.down.pipe.isOpen { pipes.discard(s.down.pipe) }
+        let logIt = engine.spec.frontends[s.frontend].logSessions && engine.sessionLogger != nil
+        var record: SessionRecord?
+        if logIt {
+            record = makeRecord(s, termination)
+        }
+        let shared = engine.backends[s.backend]
+        if s.server >= 0 && s.phase != .queued {
+            shared.releaseServerSlot(s.server, route: routes.table.backends[s.backend])
+        }
+        shared.sessions.release()
+        engine.frontendSessions[s.frontend].release()
+        engine.processSessions.release()
+        if engine.limitWaiters.load(ordering: .sequentiallyConsistent) != 0 { engine.wakeLimitWaiters() }
+        s.clientFd = -1
+        s.serverFd = -1
+        s.up.pipe = .none
+        s.down.pipe = .none
+        s.server = -1
+        freeSlot(slot)
+        if let record { engine.sessionLogger?(record) }
+    }
+
+    private func makeRecord(_ s: Session, _ termination: StaticString) -> SessionRecord {
+        let shared = engine.backends[s.backend]
+        return SessionRecord(
+            frontend: s.frontend, backend: s.backend, server: s.server, client: s.clientAddress,
+            acceptWallMs: s.acceptWallMs, queueMs: s.queueMs < 0 && s.server >= 0 ? 0 : s.queueMs,
+            connectMs: s.connectMs, totalMs: Int(now - s.acceptMs),
+            bytesToClient: s.down.bytes, bytesToServer: s.up.bytes, termination: termination.description,
+            processSessions: engine.processSessions.value, frontendSessions: engine.frontendSessions[s.frontend].value,
+            backendSessions: shared.sessions.value,
+            serverSessions: s.server >= 0 ? shared.serverSessions[s.server].value : 0,
+            retries: s.retries, redispatched: s.redispatched,
+            serverQueue: s.server >= 0 ? shared.queued(onServer: s.server) : 0, backendQueue: shared.queuedInBackend)
+    }
+}

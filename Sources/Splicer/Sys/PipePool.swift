@@ -1,0 +1,68 @@
+import CEpoll
+import Glibc
+
+/// A kernel pipe used as the splice buffer of one relay direction.
+struct Pipe {
+    var readEnd: Int32
+    var writeEnd: Int32
+    static let none = Pipe(readEnd: -1, writeEnd: -1)
+    var isOpen: Bool { readEnd >= 0 }
+}
+
+/// A worker's free pipes. A session takes a pipe only while bytes are in flight and gives it back
+/// as soon as it is empty, so idle sessions hold none (no fds, no kernel pages). A pipe that still
+/// holds data is never reused: it is closed.
+struct PipePool {
+    private var free: [Pipe] = []
+    let capacity: Int
+    /// Bytes a pipe holds (what F_SETPIPE_SZ granted).
+    private(set) var pipeBytes: Int
+    private let requestedSize: Int
+    private(set) var inUse = 0
+
+    init(capacity: Int, pipeSize: Int) {
+        self.capacity = capacity
+        requestedSize = pipeSize
+        pipeBytes = 65536
+        free.reserveCapacity(capacity)
+    }
+
+    var freeCount: Int { free.count }
+
+    mutating func take() -> Pipe? {
+        if let p = free.popLast() {
+            inUse += 1
+            return p
+        }
+        var fds: [Int32] = [0, 0]
+        if cepoll_pipe2(&fds) < 0 { return nil }
+        if requestedSize > 0 {
+            let got = cepoll_set_pipe_size(fds[1], Int32(requestedSize))
+            if got > 0 { pipeBytes = Int(got) }
+        }
+        inUse += 1
+        return Pipe(readEnd: fds[0], writeEnd: fds[1])
+    }
+
+    /// Returns an empty pipe for reuse.
+    mutating func giveBack(_ p: Pipe) {
+        inUse -= 1
+        if free.count < capacity { free.append(p) } else { Self.destroy(p) }
+    }
+
+    /// Closes a pipe that may still hold data.
+    mutating func discard(_ p: Pipe) {
+        inUse -= 1
+        Self.destroy(p)
+    }
+
+    mutating func closeAll() {
+        for p in free { Self.destroy(p) }
+        free.removeAll()
+    }
+
+    private static func destroy(_ p: Pipe) {
+        _ = cepoll_close(p.readEnd)
+        _ = cepoll_close(p.writeEnd)
+    }
+}

@@ -1,0 +1,51 @@
+import CEpoll
+import Glibc
+
+/// Socket set-up calls used off the hot path (listen, connect, options). Every fd returned is
+/// non-blocking and close-on-exec.
+public enum Socket {
+    /// A listening TCP socket. `reusePort` lets every worker bind its own socket to the same port.
+    public static func listen(on address: SocketAddress, reusePort: Bool, backlog: Int32) throws(Errno) -> Int32 {
+        let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
+        do {
+            _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
+            if reusePort { _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) }
+            var a = address
+            _ = try Errno.check(cepoll_bind(fd, &a.storage, a.length))
+            _ = try Errno.check(cepoll_listen(fd, backlog))
+        } catch {
+            _ = cepoll_close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// The address a socket is bound to (used to learn the port the kernel chose for port 0).
+    public static func localAddress(of fd: Int32) -> SocketAddress? {
+        var a = SocketAddress()
+        a.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        if cepoll_getsockname(fd, &a.storage, &a.length) < 0 { return nil }
+        return a
+    }
+
+    /// Starts a non-blocking connect. Returns the fd and whether the connection is already up.
+    static func startConnect(to address: SocketAddress) throws(Errno) -> (fd: Int32, connected: Bool) {
+        let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
+        _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        var a = address
+        let r = cepoll_connect(fd, &a.storage, a.length)
+        if r == 0 { return (fd, true) }
+        if r == -EINPROGRESS { return (fd, false) }
+        _ = cepoll_close(fd)
+        throw Errno(-r)
+    }
+
+    /// The pending error of a socket (0 = connected), read once a non-blocking connect reports.
+    static func pendingError(_ fd: Int32) -> Int32 {
+        var v: Int32 = 0
+        if cepoll_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &v) < 0 { return EBADF }
+        return v
+    }
+
+    public static func close(_ fd: Int32) { _ = cepoll_close(fd) }
+}

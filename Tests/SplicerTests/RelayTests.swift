@@ -1,0 +1,167 @@
+import Glibc
+import Splicer
+import Synchronization
+import Testing
+
+/// End-to-end relay behaviour over loopback: real sockets, real splice.
+@Suite(.serialized) struct RelayTests {
+    @Test func sixtyFourMebibytesEachWayArriveIntact() throws {
+        let echo = TestServer.echo()
+        let h = try EngineHarness(servers: [echo.port])
+        defer { h.stop(); echo.stop() }
+        let c = try #require(h.connect())
+        let total = 64 << 20
+        let sentDigest = Mutex<[UInt8]>([])
+        // Writer and reader run at once, or the echo would fill every buffer and stall.
+        let writer = NamedThread.start(name: "test-writer") {
+            var stream = ByteStream(seed: 42)
+            var sha = SHA256()
+            var sent = 0
+            while sent < total {
+                let chunk = stream.next(min(256 * 1024, total - sent))
+                sha.update(chunk)
+                if !c.send(chunk) { break }
+                sent += chunk.count
+            }
+            c.shutdownWrite()
+            let d = sha.finish()
+            sentDigest.withLock { $0 = d }
+        }
+        var sha = SHA256()
+        var received = 0
+        while let chunk = c.receive(max: 1 << 20), !chunk.isEmpty {
+            sha.update(chunk)
+            received += chunk.count
+        }
+        NamedThread.join(writer)
+        c.close()
+        #expect(received == total)
+        #expect(sha.finish() == sentDigest.withLock { $0 })
+    }
+
+    @Test func twoHundredConcurrentSessionsWithRandomChunks() throws {
+        let echo = TestServer.echo()
+        let h = try EngineHarness(servers: [echo.port])
+        defer { h.stop(); echo.stop() }
+        let failures = Atomic<Int>(0)
+        var threads: [pthread_t] = []
+        for i in 0..<200 {
+            threads.append(NamedThread.start(name: "test-c") {
+                var stream = ByteStream(seed: UInt64(i + 7))
+                guard let c = h.connect() else { failures.add(1, ordering: .relaxed); return }
+                var sizes = ByteStream(seed: UInt64(1000 + i))
+                var sent: [UInt8] = []
+                for _ in 0..<8 {
+                    let n = 1 + Int(sizes.next(2).withUnsafeBytes { $0.load(as: UInt16.self) }) % 20_000
+                    let chunk = stream.next(n)
+                    sent += chunk
+                    _ = c.send(chunk)
+                }
+                c.shutdownWrite()
+                let (got, eof) = c.receiveAll()
+                if !eof || got != sent { failures.add(1, ordering: .relaxed) }
+                c.close()
+            })
+        }
+        for t in threads { NamedThread.join(t) }
+        #expect(failures.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func halfCloseStillDeliversTheReply() throws {
+        // The server answers only after the client's FIN, so the reply crosses a half-closed session.
+        let server = TestServer { s in
+            var request: [UInt8] = []
+            while let chunk = s.receive(), !chunk.isEmpty { request += chunk }
+            usleep(200_000)
+            _ = s.send(Array("reply to \(request.count) bytes".utf8))
+            s.close()
+        }
+        let h = try EngineHarness(servers: [server.port])
+        defer { h.stop(); server.stop() }
+        let c = try #require(h.connect())
+        #expect(c.send("hello"))
+        c.shutdownWrite()
+        let (got, eof) = c.receiveAll()
+        #expect(eof)
+        #expect(String(decoding: got, as: UTF8.self) == "reply to 5 bytes")
+        c.close()
+    }
+
+    @Test func backendResetClosesOnlyItsSession() throws {
+        let echo = TestServer.echo()
+        let resetter = TestServer { s in
+            _ = s.receive()
+            s.resetClose()
+        }
+        // Round-robin: the first session lands on the resetting server, the second on the echo.
+        let h = try EngineHarness(servers: [resetter.port, echo.port])
+        defer { h.stop(); echo.stop(); resetter.stop() }
+        let victim = try #require(h.connect())
+        let survivor = try #require(h.connect())
+        #expect(survivor.send("ping"))
+        #expect(survivor.receive(exactly: 4) == Array("ping".utf8))
+        #expect(victim.send("boom"))
+        let started = Clock.nowMs()
+        _ = victim.receiveAll()
+        // Ended by the proxy (FIN or RST), not by the 10 s receive timeout.
+        #expect(Clock.nowMs() - started < 5000)
+        #expect(survivor.send("still here"))
+        #expect(survivor.receive(exactly: 10) == Array("still here".utf8))
+        survivor.close()
+        victim.close()
+    }
+
+    @Test func refusedBackendClosesTheClientAfterRetries() throws {
+        let records = Mutex<[SessionRecord]>([])
+        let h = try EngineHarness(servers: [closedPort()], connectTimeout: 100, retries: 2,
+                                  logger: { r in records.withLock { $0.append(r) } })
+        defer { h.stop() }
+        let c = try #require(h.connect())
+        let started = Clock.nowMs()
+        let (got, eof) = c.receiveAll()
+        #expect(got.isEmpty)
+        #expect(eof)
+        // Two retries paused min(timeout connect, 1 s) = 100 ms each.
+        #expect(Clock.nowMs() - started >= 150)
+        c.close()
+        #expect(EngineHarness.eventually { records.withLock { $0.count } == 1 })
+        let r = try #require(records.withLock { $0.first })
+        #expect(r.termination == "SC")
+        #expect(r.retries == 2)
+    }
+
+    @Test func redispatchMovesToAnotherServerAtOnce() throws {
+        let echo = TestServer.echo()
+        let records = Mutex<[SessionRecord]>([])
+        let h = try EngineHarness(servers: [closedPort(), echo.port], retries: 3, redispatch: true,
+                                  logger: { r in records.withLock { $0.append(r) } })
+        defer { h.stop(); echo.stop() }
+        let c = try #require(h.connect())
+        #expect(c.send("abc"))
+        #expect(c.receive(exactly: 3) == Array("abc".utf8))
+        c.shutdownWrite()
+        _ = c.receiveAll()
+        c.close()
+        #expect(EngineHarness.eventually { records.withLock { $0.count } == 1 })
+        let r = try #require(records.withLock { $0.first })
+        #expect(r.redispatched)
+        #expect(r.server == 1)
+        #expect(r.termination == "--")
+    }
+
+    @Test func clientTimeoutClosesAnIdleSession() throws {
+        let echo = TestServer.echo()
+        let records = Mutex<[SessionRecord]>([])
+        let h = try EngineHarness(servers: [echo.port], clientTimeout: 300, serverTimeout: 5000,
+                                  logger: { r in records.withLock { $0.append(r) } })
+        defer { h.stop(); echo.stop() }
+        let c = try #require(h.connect())
+        #expect(c.send("x"))
+        #expect(c.receive(exactly: 1) == [UInt8(ascii: "x")])
+        let (_, eof) = c.receiveAll()
+        #expect(eof)
+        c.close()
+        #expect(EngineHarness.eventually { records.withLock { $0.count } == 1 })
+        #expect(records.withLock { $0.first?.termination } == "cD")
+    }
+}

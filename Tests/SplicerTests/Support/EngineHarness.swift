@@ -1,0 +1,48 @@
+import Splicer
+
+/// Starts an engine with one frontend on 127.0.0.1:0 in front of the given test servers.
+final class EngineHarness: @unchecked Sendable {
+    let engine: Engine
+    let port: UInt16
+
+    init(servers: [UInt16], workers: Int = 2, balance: BalanceAlgorithm = .roundrobin, maxconn: [Int]? = nil,
+         clientTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
+         retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
+         weights: [Int]? = nil, maxqueue: [Int]? = nil, logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
+        let specs = servers.enumerated().map { i, p in
+            ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
+                       maxconn: maxconn?[i] ?? 0, maxqueue: maxqueue?[i] ?? 0, weight: weights?[i] ?? 1)
+        }
+        let spec = EngineSpec(
+            workers: workers, globalMaxconn: globalMaxconn,
+            frontends: [FrontendSpec(name: "fe", binds: [SocketAddress(ip: "127.0.0.1", port: 0)!],
+                                     maxconn: frontendMaxconn, backend: 0, clientTimeout: clientTimeout,
+                                     logSessions: logger != nil)],
+            backends: [BackendSpec(name: "be", servers: specs, balance: balance, connectTimeout: connectTimeout,
+                                   serverTimeout: serverTimeout, queueTimeout: queueTimeout, retries: retries,
+                                   redispatch: redispatch)])
+        engine = try Engine(spec: spec)
+        engine.sessionLogger = logger
+        port = engine.boundAddresses[0][0].port
+        try engine.start()
+    }
+
+    func connect() -> BlockingSocket? { BlockingSocket.connect(port: port) }
+
+    func stop() {
+        engine.stop()
+        engine.wait()
+    }
+
+    /// Polls `condition` for up to `ms` (state changes cross threads; tests wait for them, bounded).
+    static func eventually(_ ms: Int = 3000, _ condition: () -> Bool) -> Bool {
+        let deadline = Clock.nowMs() + UInt64(ms)
+        while Clock.nowMs() < deadline {
+            if condition() { return true }
+            usleep(5000)
+        }
+        return condition()
+    }
+}
+
+import Glibc
