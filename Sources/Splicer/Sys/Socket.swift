@@ -29,7 +29,7 @@ public enum Socket {
     }
 
     /// Starts a non-blocking connect. Returns the fd and whether the connection is already up.
-    static func startConnect(to address: SocketAddress) throws(Errno) -> (fd: Int32, connected: Bool) {
+    public static func startConnect(to address: SocketAddress) throws(Errno) -> (fd: Int32, connected: Bool) {
         let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
         _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         var a = address
@@ -41,7 +41,7 @@ public enum Socket {
     }
 
     /// The pending error of a socket (0 = connected), read once a non-blocking connect reports.
-    static func pendingError(_ fd: Int32) -> Int32 {
+    public static func pendingError(_ fd: Int32) -> Int32 {
         var v: Int32 = 0
         if cepoll_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &v) < 0 { return EBADF }
         return v
