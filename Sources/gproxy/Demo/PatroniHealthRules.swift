@@ -33,8 +33,9 @@ struct PatroniRequest: Sendable, Equatable {
     /// Parses the head (request line and headers, without the terminating blank line).
     /// Returns nil when the request line is not `METHOD TARGET HTTP/x.y`.
     static func parse(head: String) -> PatroniRequest? {
-        let lines = head.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" })
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        // Split on bytes: as Characters, "\r\n" is one grapheme and would never match "\n".
+        let lines = head.utf8.split(separator: 0x0A, omittingEmptySubsequences: false)
+            .map { String(decoding: $0.last == 0x0D ? $0.dropLast() : $0, as: UTF8.self) }
         guard let requestLine = lines.first else { return nil }
         let words = requestLine.split(separator: " ", omittingEmptySubsequences: true)
         guard words.count == 3, words[2].hasPrefix("HTTP/") else { return nil }

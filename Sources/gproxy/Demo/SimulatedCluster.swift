@@ -50,7 +50,7 @@ final class SimulatedCluster: @unchecked Sendable {
             stop()
             throw error
         }
-        if memberCount > 0 { model.setLeader("pg1", reason: "bootstrap") }
+        if memberCount > 0 { model.setLeader("pg1", reason: "bootstrap", promotion: false) }
     }
 
     /// Starts `memberCount` members on free ports chosen by binding port 0.
@@ -116,15 +116,16 @@ final class SimulatedCluster: @unchecked Sendable {
     /// Returns the new leader when the election already happened, else nil.
     @discardableResult
     func failover(killLeader: Bool = true, candidate: String? = nil, electionDelayMs: Int = 0) -> String? {
-        if let old = model.leaderName {
+        let old = model.leaderName
+        if let old {
             if killLeader { stopMember(old) }
             model.setLeader(nil, reason: "failover")
         }
-        guard electionDelayMs > 0 else { return model.electIfUnlocked(candidate: candidate) }
+        guard electionDelayMs > 0 else { return model.electIfUnlocked(candidate: candidate, excluding: old) }
         let model = self.model
         let thread = DemoThread.spawn { [weak self] in
             let alive = demoSleep(ms: electionDelayMs) { self?.isStopped ?? true }
-            if alive { model.electIfUnlocked(candidate: candidate) }
+            if alive { model.electIfUnlocked(candidate: candidate, excluding: old) }
         }
         lock.withLock { electionThreads.append(thread) }
         return nil

@@ -140,14 +140,15 @@ final class SimulatedClusterModel: @unchecked Sendable {
         }
     }
 
-    /// Sets or clears the leader key. A change of holder to a new member starts a new timeline.
-    func setLeader(_ name: String?, reason: String) {
-        lock.withLock { setLeaderLocked(name, reason: reason) }
+    /// Sets or clears the leader key. A promotion starts a new timeline; the bootstrap leader
+    /// (`promotion: false`) stays on timeline 1, as a freshly initialised cluster does.
+    func setLeader(_ name: String?, reason: String, promotion: Bool = true) {
+        lock.withLock { setLeaderLocked(name, reason: reason, promotion: promotion) }
     }
 
-    private func setLeaderLocked(_ name: String?, reason: String) {
+    private func setLeaderLocked(_ name: String?, reason: String, promotion: Bool = true) {
         guard name != leader else { return }
-        if let name {
+        if let name, promotion {
             historyEntries.append((currentTimeline, lsn, reason, Self.isoNow(), name))
             currentTimeline += 1
             lsn += 0x0100_0000
@@ -195,19 +196,21 @@ final class SimulatedClusterModel: @unchecked Sendable {
         }
     }
 
-    /// Elects `candidate`, or the first running replica by name, when nobody holds the key.
+    /// Elects `candidate`, or the first running member by name other than `excluding` (the
+    /// deposed leader), when nobody holds the key.
     @discardableResult
-    func electIfUnlocked(candidate: String?) -> String? {
+    func electIfUnlocked(candidate: String?, excluding: String? = nil) -> String? {
         lock.withLock {
             if let leader { return leader }
-            let next = candidate.flatMap { members[$0]?.state == .running ? $0 : nil } ?? healthyReplicaLocked()
+            let next = candidate.flatMap { members[$0]?.state == .running ? $0 : nil }
+                ?? healthyReplicaLocked(excluding: excluding)
             if let next { setLeaderLocked(next, reason: "no recovery target specified") }
             return next
         }
     }
 
-    private func healthyReplicaLocked() -> String? {
-        members.values.filter { $0.name != leader && $0.state == .running && $0.tags["nofailover"] != "true" }
+    private func healthyReplicaLocked(excluding: String? = nil) -> String? {
+        members.values.filter { $0.name != leader && $0.name != excluding && $0.state == .running && $0.tags["nofailover"] != "true" }
             .map(\.name).sorted().first
     }
 
