@@ -72,7 +72,8 @@ final class DemoConnection: @unchecked Sendable {
 final class DemoTCPServer: @unchecked Sendable {
     /// Used in thread names and errors.
     let label: String
-    private let handler: @Sendable (DemoConnection) -> Void
+    /// Cleared by `stop()`, which breaks the owner → server → handler → owner cycle.
+    private var handler: (@Sendable (DemoConnection) -> Void)?
     private let lock = DemoLock()
     private let connectionThreads = DemoWaitGroup()
     private var listenFD: Int32 = -1
@@ -99,6 +100,7 @@ final class DemoTCPServer: @unchecked Sendable {
     func start(port requested: UInt16 = 0) throws -> UInt16 {
         try lock.withLock {
             if acceptThread != nil { return boundPort }
+            guard handler != nil else { throw DemoSocketError(operation: "start after stop()", errno: EINVAL) }
             let fd = try Self.bindListener(port: requested != 0 ? requested : boundPort)
             listenFD = fd.fd
             boundPort = fd.port
@@ -134,6 +136,7 @@ final class DemoTCPServer: @unchecked Sendable {
     }
 
     /// Stops listening, aborts every connection and waits (bounded) for all threads to end.
+    /// Final: the server cannot be started again.
     func stop() {
         lock.withLock { stopping = true }
         stopListening()
@@ -144,6 +147,7 @@ final class DemoTCPServer: @unchecked Sendable {
             }
         }
         connectionThreads.wait(timeoutMs: 2000)
+        lock.withLock { handler = nil }
     }
 
     /// True once `stop()` began: long-running handlers (hang, slow) poll this.
@@ -161,12 +165,12 @@ final class DemoTCPServer: @unchecked Sendable {
                 continue
             }
             let conn = DemoConnection(fd: client)
-            let accepted: Bool = lock.withLock {
-                guard listenFD == fd else { return false }
+            let body: (@Sendable (DemoConnection) -> Void)? = lock.withLock {
+                guard listenFD == fd, let handler else { return nil }
                 connections[client] = conn
-                return true
+                return handler
             }
-            guard accepted else {
+            guard let body else {
                 close(client)
                 break
             }
@@ -174,7 +178,7 @@ final class DemoTCPServer: @unchecked Sendable {
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             connectionThreads.enter()
             DemoThread.spawnDetached { [self] in
-                handler(conn)
+                body(conn)
                 finish(conn)
                 connectionThreads.leave()
             }

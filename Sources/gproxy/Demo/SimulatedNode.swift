@@ -20,7 +20,8 @@ final class SimulatedNode: @unchecked Sendable {
     init(name: String, role: @escaping @Sendable () -> SimulatedRole) {
         self.name = name
         self.role = role
-        server = DemoTCPServer(label: "db-\(name)") { [unowned self] conn in serve(conn) }
+        // A strong capture: the node lives until stop(), whoever else drops it (stop() breaks the cycle).
+        server = DemoTCPServer(label: "db-\(name)") { [self] conn in serve(conn) }
     }
 
     /// The banner line sent to a client of this node, newline included.
@@ -39,7 +40,7 @@ final class SimulatedNode: @unchecked Sendable {
     /// Resets every established client connection (peers see ECONNRESET), keeping the port open.
     func resetConnections() { server.resetConnections() }
 
-    /// Closes the port and every connection, and waits for the connection threads.
+    /// Closes the port and every connection, and waits for the connection threads. Final.
     func stop() { server.stop() }
 
     var port: UInt16 { server.port }

@@ -27,7 +27,8 @@ final class SimulatedPatroniAPI: @unchecked Sendable {
     init(name: String, model: SimulatedClusterModel) {
         self.name = name
         self.model = model
-        server = DemoTCPServer(label: "api-\(name)") { [unowned self] conn in handle(conn) }
+        // A strong capture: the API lives until stop(), whoever else drops it (stop() breaks the cycle).
+        server = DemoTCPServer(label: "api-\(name)") { [self] conn in handle(conn) }
     }
 
     /// Starts listening (0 = any free port, or the port of an earlier start); returns the port.
@@ -37,7 +38,7 @@ final class SimulatedPatroniAPI: @unchecked Sendable {
     /// Closes the listener only (connects are refused); used by the `.refuse` fault and failover.
     func stopListening() { server.stopListening() }
 
-    /// Closes everything and waits for the connection threads.
+    /// Closes everything and waits for the connection threads. Final: it cannot be started again.
     func stop() { server.stop() }
 
     var port: UInt16 { server.port }
