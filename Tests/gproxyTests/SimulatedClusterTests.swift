@@ -69,10 +69,11 @@ import Testing
         let cluster = try SimulatedCluster(memberCount: 2)
         defer { cluster.stop() }
         let pg2 = try #require(cluster.member("pg2")).apiPort
-        #expect(cluster.failover(killLeader: false, electionDelayMs: 150) == nil)
+        #expect(cluster.failover(killLeader: false, electionDelayMs: 300) == nil)
         #expect(cluster.leaderName == nil)
         #expect(try simulatedOptions(pg2) == simulated503)
-        try await Task.sleep(for: .milliseconds(400))
+        // Poll rather than sleep a fixed time: the machine is shared and may be slow.
+        for _ in 0..<100 where cluster.leaderName == nil { try await Task.sleep(for: .milliseconds(20)) }
         #expect(cluster.leaderName == "pg2")
         #expect(try simulatedOptions(pg2) == simulatedOK)
     }

@@ -152,8 +152,10 @@ import Testing
         let api = try #require(cluster.member("pg1")).api
         for _ in 0..<5 { _ = try simulatedOptions(api.port, "/replica") }
         #expect(api.requestCount == 5)
+        let times = api.requestTimesMs
+        #expect(times.count == 5 && times == times.sorted())
         #expect(api.lastRequestBytes == Array("OPTIONS /replica HTTP/1.0\r\n\r\n".utf8))
         api.resetCounters()
-        #expect(api.requestCount == 0)
+        #expect(api.requestCount == 0 && api.requestTimesMs.isEmpty)
     }
 }

@@ -19,6 +19,7 @@ final class SimulatedPatroniAPI: @unchecked Sendable {
     private let lock = DemoLock()
     private var requests = 0
     private var lastRequest: [UInt8] = []
+    private var arrivals: [UInt64] = []
     private var server: DemoTCPServer!
 
     /// The `Server:` header of GET replies (Patroni's default `server_tokens: original`).
@@ -52,7 +53,11 @@ final class SimulatedPatroniAPI: @unchecked Sendable {
 
     var lastRequestText: String { String(decoding: lastRequestBytes, as: UTF8.self) }
 
-    func resetCounters() { lock.withLock { requests = 0; lastRequest = [] } }
+    /// CLOCK_MONOTONIC milliseconds at which the last (up to 1,000) requests arrived, oldest first,
+    /// so tests can measure check intervals (`inter`, `fastinter`, `downinter`).
+    var requestTimesMs: [UInt64] { lock.withLock { arrivals } }
+
+    func resetCounters() { lock.withLock { requests = 0; lastRequest = []; arrivals = [] } }
 
     // MARK: - Connection handling
 
@@ -68,6 +73,10 @@ final class SimulatedPatroniAPI: @unchecked Sendable {
         lock.withLock {
             requests += 1
             lastRequest = bytes
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if arrivals.count == 1000 { arrivals.removeFirst() }
+            arrivals.append(UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000)
         }
         let fault = model.member(name)?.fault ?? .refuse
         switch fault {
