@@ -1,0 +1,101 @@
+import Splicer
+
+/// Everything the checker knows about one `server` line: its check settings, its state machine,
+/// its last result, and the figures the stats page shows. Owned by the checker; other threads read
+/// it only under the checker's lock.
+final class ServerHealth {
+    let backend: Int
+    let server: Int
+    let backendName: String
+    let name: String
+    let config: ServerConfig
+    let isBackup: Bool
+    /// Where checks go (`addr`/`port` or the server's own), nil for unchecked servers.
+    let checkAddress: SocketAddress?
+    /// HTTP request bytes, or nil for a TCP connect check.
+    let request: [UInt8]?
+    let expects: [HTTPCheckExpect]
+    let connectTimeoutMs: Int
+    let totalTimeoutMs: Int
+
+    var state: HealthState
+    var userWeight: Int
+    let initialWeight: Int
+    var shutdownEpoch: UInt32 = 0
+    var shutdownReason = UInt8(ascii: "D")
+    var last: CheckResult?
+    var checkFailures: UInt64 = 0
+    var downTransitions: UInt64 = 0
+    var lastChangeMs: UInt64
+    var downSinceMs: UInt64?
+    var downtimeMs: UInt64 = 0
+    var nextCheckMs: UInt64 = 0
+    var probe: CheckProbe?
+    /// Start times of recent checks, for the check rate in the stats.
+    var recentChecks: [UInt64] = []
+
+    init(backend: Int, server: Int, backendName: String, config: ServerConfig, checkAddress: SocketAddress?,
+         httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?, now: UInt64) {
+        self.backend = backend
+        self.server = server
+        self.backendName = backendName
+        name = config.name
+        self.config = config
+        isBackup = config.backup
+        self.checkAddress = config.check ? checkAddress : nil
+        request = httpCheck.map { Array($0.requestBytes.utf8) }
+        self.expects = expects
+        // haproxy-semantics.md §3.4: without `timeout check` the whole check must fit in `inter`;
+        // with it, connect gets min(inter, timeout connect) and the response `timeout check`.
+        if let tc = timeoutCheck {
+            connectTimeoutMs = min(config.inter, timeoutConnect ?? config.inter)
+            totalTimeoutMs = connectTimeoutMs + tc
+        } else {
+            connectTimeoutMs = config.inter
+            totalTimeoutMs = config.inter
+        }
+        state = HealthState(rise: config.rise, fall: config.fall, checked: config.check && checkAddress != nil,
+                            initState: config.initState)
+        if config.disabled { state.admin = .maint }
+        userWeight = config.weight
+        initialWeight = config.weight
+        lastChangeMs = now
+        if !state.running { downSinceMs = now }
+    }
+
+    var checked: Bool { checkAddress != nil }
+
+    /// What the engine's routing table should say about this server.
+    var runtimeState: ServerRuntimeState {
+        ServerRuntimeState(running: state.usable, weight: state.admin == .drain ? 0 : userWeight,
+                           shutdownEpoch: shutdownEpoch, shutdownReason: shutdownReason)
+    }
+
+    func noteTransition(now: UInt64, up: Bool) {
+        lastChangeMs = now
+        if up {
+            if let since = downSinceMs { downtimeMs += now - since }
+            downSinceMs = nil
+        } else {
+            downTransitions += 1
+            downSinceMs = now
+        }
+    }
+
+    func downtimeSeconds(now: UInt64) -> Int {
+        Int((downtimeMs + (downSinceMs.map { now - $0 } ?? 0)) / 1000)
+    }
+
+    func noteCheckStarted(now: UInt64) {
+        recentChecks.append(now)
+        if recentChecks.count > 64 || (recentChecks.first.map { now - $0 > 10_000 } ?? false) {
+            recentChecks.removeAll { now - $0 > 10_000 }
+        }
+    }
+
+    /// Checks per second over the last 10 s.
+    func checkRate(now: UInt64) -> Double {
+        let recent = recentChecks.filter { now - $0 <= 10_000 }
+        return Double(recent.count) / 10.0
+    }
+}
