@@ -17,6 +17,7 @@ enum StatsFixtures {
                                  bin: up ? 1000 : 0, bout: up ? 2000 : 0, econ: 0, eresp: 0, wretr: 0, wredis: 0,
                                  cliAbrt: 0, srvAbrt: 0, lbtot: up ? 12 : 0, lastsess: up ? 3 : -1)
         s.checkPort = port + 3000
+        s.initialWeight = 1
         return s
     }
 

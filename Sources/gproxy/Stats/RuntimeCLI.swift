@@ -109,9 +109,9 @@ struct RuntimeCLI: Sendable {
             session.interactive.toggle()
             return session.interactive ? "" : "\n"
         case .help:
-            return RuntimeCommand.helpText
+            return RuntimeCommand.helpText + "\n"
         case .unknown(let words):
-            return "Unknown command: '\(words)'\n\n" + RuntimeCommand.helpText
+            return "Unknown command: '\(words)'\n\n" + RuntimeCommand.helpText + "\n"
         case .usage(let text):
             return text + "\n\n"
         case .showInfo:
