@@ -175,7 +175,8 @@ private final class StatsLoop: @unchecked Sendable {
                 _ = cepoll_close(fd)
                 continue
             }
-            generation = generation &+ 1 & 0x7FFF_FFFF
+            // 30 bits, so `generation << 32` never reaches `listenerBit` (bit 62) or `wakeToken`.
+            generation = (generation &+ 1) & 0x3FFF_FFFF
             let deadline = cepoll_monotonic_ms() + UInt64(timeoutMs)
             conns[fd] = Conn(generation: generation, deadline: deadline)
             let token = UInt64(UInt32(bitPattern: fd)) | UInt64(generation) << 32
