@@ -131,6 +131,11 @@ struct ServerStats: Sendable, Equatable {
     var adminState: ServerAdminState = .ready
     /// Checks per second sent to this server's health endpoint over the last 10 s.
     var checkRate: Double = 0
+    /// Weight from the configuration, before any CLI change (`srv_iweight`, "initial" of
+    /// `get weight`); nil = same as `userWeight`.
+    var initialWeight: Int? = nil
+    /// `port` of the check when it differs from the traffic port (`srv_check_port`).
+    var checkPort: Int? = nil
 }
 
 struct ProxyStats: Sendable, Equatable {
