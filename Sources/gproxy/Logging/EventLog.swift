@@ -20,7 +20,8 @@ final class EventLog: @unchecked Sendable {
     }
 
     /// Emits one event. `stderrLabel` is HAProxy's console label for it.
-    func event(_ severity: SyslogSeverity, _ text: String, sink override: LogSink? = nil) {
+    /// `console` replaces the text on stderr where HAProxy words the two copies differently.
+    func event(_ severity: SyslogSeverity, _ text: String, console: String? = nil, sink override: LogSink? = nil) {
         if !quiet {
             let label: String
             switch severity {
@@ -29,7 +30,7 @@ final class EventLog: @unchecked Sendable {
             default: label = "[NOTICE]  "
             }
             lock.lock()
-            LogSink.write(2, "\(label) (\(pid)) : \(text)\n")
+            LogSink.write(2, "\(label) (\(pid)) : \(console ?? text)\n")
             lock.unlock()
         }
         (override ?? sink).emit(severity, text)

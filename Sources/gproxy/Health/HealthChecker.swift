@@ -1,0 +1,225 @@
+import CEpoll
+import Glibc
+import Splicer
+
+/// The health checker: one thread (`gproxy-chk`) with its own epoll loop, however many servers
+/// there are. It runs HAProxy's check schedule and state machine for every `server ... check`,
+/// logs transitions in HAProxy's words, and on every change builds a new immutable routing table
+/// and publishes it to the workers with one atomic swap (`Engine.publish`).
+///
+/// Other threads (stats, runtime socket) read and change server state only under `lock`; the
+/// workers never take it.
+final class HealthChecker: @unchecked Sendable {
+    let engine: Engine
+    /// Per engine backend, per server.
+    let servers: [[ServerHealth]]
+    let lock = PThreadLock()
+    private let log: EventLog
+    /// Log targets per backend (the proxy's own, or the global ones with `log global`).
+    private let sinks: [LogSink]
+    /// `listen` sections are called "proxy" in HAProxy's messages, `backend` sections "backend".
+    private let backendWords: [String]
+    private let logHealthChecks: [Bool]
+    private let ep: Int32
+    private let wake: Int32
+    private var running = true
+    private var thread: pthread_t?
+    private var generation: UInt64 = 0
+    /// Backends that had a usable server in the last published table (for "has no server available!").
+    private var hadServer: [Bool]
+
+    init(engine: Engine, servers: [[ServerHealth]], log: EventLog, sinks: [LogSink], backendWords: [String],
+         logHealthChecks: [Bool]) throws {
+        self.engine = engine
+        self.servers = servers
+        self.log = log
+        self.sinks = sinks
+        self.backendWords = backendWords
+        self.logHealthChecks = logHealthChecks
+        ep = cepoll_create()
+        wake = cepoll_eventfd()
+        guard ep >= 0, wake >= 0 else { throw Errno(EMFILE) }
+        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, wake, CEPOLL_EPOLLIN, UInt64.max)
+        hadServer = servers.map { list in list.contains { $0.state.usable } }
+        scheduleFirstChecks(now: Clock.nowMs())
+    }
+
+    /// HAProxy spreads first checks: the i-th of n checks starts at now + mininter * i / n.
+    private func scheduleFirstChecks(now: UInt64) {
+        let checked = servers.joined().filter(\.checked)
+        guard !checked.isEmpty else { return }
+        let inters = checked.map(\.config.inter)
+        let mininter = inters.filter { $0 >= 1000 }.min() ?? inters.max() ?? 1000
+        for (i, s) in checked.enumerated() {
+            s.nextCheckMs = now + UInt64(mininter * i / checked.count)
+        }
+    }
+
+    func start() {
+        publishTable()
+        thread = NamedThread.start(name: "gproxy-chk") { [self] in run() }
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        _ = cepoll_eventfd_signal(wake)
+        if let t = thread { NamedThread.join(t) }
+        thread = nil
+    }
+
+    // MARK: - Loop
+
+    private func run() {
+        let evs = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
+        let toks = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+        defer { evs.deallocate(); toks.deallocate() }
+        while lock.withLock({ running }) {
+            let now = Clock.nowMs()
+            let n = cepoll_wait(ep, evs, toks, 256, timeout(now: now))
+            let after = Clock.nowMs()
+            var changed = false
+            lock.withLock {
+                if n > 0 {
+                    for i in 0..<Int(n) where toks[i] != UInt64.max {
+                        let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
+                        guard b < servers.count, s < servers[b].count else { continue }
+                        changed = progress(servers[b][s], now: after) || changed
+                    }
+                }
+                for s in servers.joined() {
+                    if let p = s.probe, after >= p.nextDeadline {
+                        changed = finish(s, p.timedOut(now: after), now: after) || changed
+                    } else if s.probe == nil, s.checked, s.state.admin != .maint, after >= s.nextCheckMs {
+                        changed = launch(s, now: after) || changed
+                    }
+                }
+                if changed { publishTable() }
+            }
+            _ = cepoll_eventfd_drain(wake)
+        }
+        lock.withLock {
+            for s in servers.joined() { s.probe?.close(); s.probe = nil }
+        }
+        _ = cepoll_close(ep)
+        _ = cepoll_close(wake)
+    }
+
+    private func timeout(now: UInt64) -> Int32 {
+        lock.withLock {
+            var next = UInt64.max
+            for s in servers.joined() {
+                if let p = s.probe { next = min(next, p.nextDeadline) } else if s.checked && s.state.admin != .maint {
+                    next = min(next, s.nextCheckMs)
+                }
+            }
+            if next == UInt64.max { return 1000 }
+            return next <= now ? 0 : Int32(min(next - now, 1000))
+        }
+    }
+
+    /// Starts a check; returns true if it finished at once and changed the state.
+    private func launch(_ s: ServerHealth, now: UInt64) -> Bool {
+        guard let addr = s.checkAddress else { return false }
+        var p = CheckProbe(nowMs: now, connectTimeoutMs: s.connectTimeoutMs, totalTimeoutMs: s.totalTimeoutMs)
+        s.noteCheckStarted(now: now)
+        switch p.start(address: addr, now: now) {
+        case .finished(let r):
+            return finish(s, r, now: now)
+        case .pending:
+            s.probe = p
+            _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP,
+                           UInt64(s.backend) << 32 | UInt64(s.server))
+            return false
+        }
+    }
+
+    private func progress(_ s: ServerHealth, now: UInt64) -> Bool {
+        guard var p = s.probe else { return false }
+        let step = p.onEvent(request: s.request, expects: s.expects, now: now)
+        s.probe = p
+        if case .finished(let r) = step { return finish(s, r, now: now) }
+        // Only the response is awaited now: stop EPOLLOUT from waking us (level-triggered).
+        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, UInt64(s.backend) << 32 | UInt64(s.server))
+        return false
+    }
+
+    /// Applies a check result; returns true when the server changed state (a new table is due).
+    private func finish(_ s: ServerHealth, _ r: CheckResult, now: UInt64) -> Bool {
+        s.probe?.close()
+        s.probe = nil
+        let previousStatus = s.last?.status
+        s.last = r
+        if !r.passed && s.state.health > 0 { s.checkFailures += 1 }
+        let before = s.state
+        let transition = s.state.record(passed: r.passed)
+        // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
+        let inter = s.state.interval(inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
+        s.nextCheckMs = now + UInt64(inter)
+        if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
+            let verb = r.passed ? "succeeded" : "failed"
+            log.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
+                + "\(r.logDetail), status: \(s.state.progressText).", sink: sinks[s.backend])
+        }
+        guard let transition else { return false }
+        apply(transition, to: s, reason: logHealthChecks[s.backend] ? nil : r.logDetail, now: now)
+        return true
+    }
+
+    /// Bookkeeping and logs for an UP/DOWN change (from a check or an admin action).
+    func apply(_ transition: HealthState.Transition, to s: ServerHealth, reason: String?, now: UInt64) {
+        let prefix = s.isBackup ? "Backup Server" : "Server"
+        let because = reason.map { ", \($0)" } ?? ""
+        switch transition {
+        case .wentDown:
+            s.noteTransition(now: now, up: false)
+            if s.config.shutdownSessionsOnDown {
+                s.shutdownEpoch &+= 1
+                s.shutdownReason = UInt8(ascii: "D")
+            }
+            let sessions = engine.backends[s.backend].serverSessions[s.server].value
+            let queued = engine.backends[s.backend].queued(onServer: s.server)
+            log.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
+                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: sinks[s.backend])
+        case .wentUp:
+            s.noteTransition(now: now, up: true)
+            if s.config.shutdownBackupSessionsOnUp && !s.isBackup && s.userWeight > 0 {
+                for other in servers[s.backend] where other.isBackup {
+                    other.shutdownEpoch &+= 1
+                    other.shutdownReason = UInt8(ascii: "U")
+                }
+            }
+            let queued = engine.backends[s.backend].queuedInBackend
+            log.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
+                + " 0 sessions requeued, \(queued) total in queue.", sink: sinks[s.backend])
+        }
+    }
+
+    /// "2 active and 0 backup servers left." (+ " Running on backup." when only backups remain).
+    private func leftText(_ b: Int, _ word: String) -> String {
+        let active = servers[b].filter { !$0.isBackup && $0.state.usable }.count
+        let backup = servers[b].filter { $0.isBackup && $0.state.usable }.count
+        var t = "\(active) active and \(backup) backup servers \(word)."
+        if active == 0 && backup > 0 && word == "left" { t += " Running on backup." }
+        return t
+    }
+
+    /// Builds and publishes the routing table for the current states (caller holds `lock`).
+    func publishTable() {
+        generation += 1
+        let states = servers.map { $0.map(\.runtimeState) }
+        let table = RoutingTable(generation: generation, spec: engine.spec, states: states)
+        engine.publish(table)
+        for b in servers.indices {
+            let has = !table.backends[b].eligibleServers.isEmpty
+            if hadServer[b] && !has {
+                let name = engine.spec.backends[b].name
+                log.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
+                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: sinks[b])
+            }
+            hadServer[b] = has
+        }
+    }
+
+    /// Wakes the loop (after an admin change that re-enables checks).
+    func poke() { _ = cepoll_eventfd_signal(wake) }
+}

@@ -1,0 +1,105 @@
+import CEpoll
+import Glibc
+import Splicer
+
+/// Turns the parsed configuration into the engine's runtime description: which proxies become
+/// relaying frontends and backends (mode tcp), which become stats listeners (mode http with
+/// `stats enable`), with server names resolved to addresses. Resolution happens here, at start-up,
+/// not under `-c`, as in HAProxy.
+struct EngineBuilder {
+    struct Plan {
+        var spec: EngineSpec
+        /// Config proxy index of each engine frontend / backend.
+        var frontendProxies: [Int]
+        var backendProxies: [Int]
+        /// Config proxy indices of stats listeners.
+        var statsProxies: [Int]
+        /// Resolved server addresses per engine backend (the check address defaults to these).
+        var serverHosts: [[String]]
+    }
+
+    let config: GProxyConfig
+
+    /// Effective log targets of a proxy: its own, plus the global ones with `log global`.
+    func logTargets(of p: ProxyConfig) -> [LogTarget] {
+        p.logTargets + (p.logGlobal ? config.global.logTargets : [])
+    }
+
+    func plan(workers: Int, globalMaxconn: Int) throws(ConfigErrors) -> Plan {
+        var errors: [ConfigDiagnostic] = []
+        var backends: [BackendSpec] = []
+        var backendProxies: [Int] = []
+        var hosts: [[String]] = []
+        var backendIndex: [String: Int] = [:]
+        for (i, p) in config.proxies.enumerated() where p.kind.hasBackend && p.mode == .tcp {
+            var servers: [ServerSpec] = []
+            var resolved: [String] = []
+            for s in p.servers {
+                guard let ip = EngineBuilder.resolve(s.host), let addr = SocketAddress(ip: ip, port: s.port) else {
+                    errors.append(ConfigDiagnostic(file: s.file, line: s.line,
+                                                   message: "'server \(p.name)/\(s.name)' : could not resolve address '\(s.host)'."))
+                    continue
+                }
+                resolved.append(ip)
+                servers.append(ServerSpec(name: s.name, address: addr, maxconn: s.maxconn, maxqueue: s.maxqueue,
+                                          weight: s.weight, backup: s.backup))
+            }
+            backendIndex[p.name] = backends.count
+            backendProxies.append(i)
+            hosts.append(resolved)
+            backends.append(BackendSpec(
+                name: p.name, servers: servers, balance: Splicer.BalanceAlgorithm(rawValue: p.balance.rawValue) ?? .roundrobin,
+                connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: p.timeouts.queue,
+                tunnelTimeout: p.timeouts.tunnel, serverFinTimeout: p.timeouts.serverFin, retries: p.retries,
+                redispatch: p.redispatch, allBackups: p.allBackups))
+        }
+        var frontends: [FrontendSpec] = []
+        var frontendProxies: [Int] = []
+        var statsProxies: [Int] = []
+        for (i, p) in config.proxies.enumerated() where p.kind.hasFrontend {
+            if p.mode == .http {
+                statsProxies.append(i)
+                continue
+            }
+            guard let target = p.targetBackendName, let b = backendIndex[target] else {
+                errors.append(ConfigDiagnostic(file: p.file, line: p.line, message: "proxy '\(p.name)' has no backend to route to."))
+                continue
+            }
+            let binds = p.binds.compactMap { SocketAddress(ip: $0.host, port: $0.port) }
+            frontends.append(FrontendSpec(
+                name: p.name, binds: binds, maxconn: p.maxconn ?? 0, backend: b, clientTimeout: p.timeouts.client,
+                clientFinTimeout: p.timeouts.clientFin, logSessions: p.tcplog && !logTargets(of: p).isEmpty))
+            frontendProxies.append(i)
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+        let spec = EngineSpec(workers: workers, globalMaxconn: globalMaxconn, frontends: frontends, backends: backends)
+        return Plan(spec: spec, frontendProxies: frontendProxies, backendProxies: backendProxies,
+                    statsProxies: statsProxies, serverHosts: hosts)
+    }
+
+    /// An IP literal as is, otherwise the first IPv4/IPv6 address getaddrinfo gives.
+    static func resolve(_ host: String) -> String? {
+        if SocketAddress(ip: host, port: 0) != nil { return host }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &res) == 0, let first = res else { return nil }
+        defer { freeaddrinfo(res) }
+        var cur: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = cur {
+            var storage = sockaddr_storage()
+            memcpy(&storage, ai.pointee.ai_addr, Int(ai.pointee.ai_addrlen))
+            var buf = [CChar](repeating: 0, count: 64)
+            var port: Int32 = 0
+            if cepoll_format_addr(&storage, &buf, 64, &port) == 0 {
+                return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            }
+            cur = ai.pointee.ai_next
+        }
+        return nil
+    }
+
+    /// HAProxy derives the process maxconn from the fd limit; each gproxy session needs two sockets
+    /// plus pipes while bytes are in flight.
+    static func automaticMaxconn(fdLimit: Int) -> Int { max(100, (fdLimit - 100) / 3) }
+}
