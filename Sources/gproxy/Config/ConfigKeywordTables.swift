@@ -83,8 +83,7 @@ enum ConfigKeywordTables {
         "ssl-default-server-options", "ssl-dh-param-file", "ssl-engine", "ssl-mode-async", "ssl-server-verify",
         "strict-limits", "thread-group", "thread-groups", "uid", "ulimit-n", "unix-bind", "unsetenv", "user",
         "zero-warning", "default-path", "fd-hard-limit", "httpclient.resolvers.id", "pp2-never-send-local",
-        "ssl-load-extra-files", "ssl-propquery", "ssl-provider", "stats-file", "anonkey", "cluster-secret",
-        "hard-stop-after", "grace", "log-format", "51degrees-data-file", "deviceatlas-json-file", "wurfl-data-file",
+        "ssl-load-extra-files", "ssl-propquery", "ssl-provider", "stats-file", "anonkey", "cluster-secret", "grace", "log-format", "51degrees-data-file", "deviceatlas-json-file", "wurfl-data-file",
     ]
 
     /// `stats` sub-keywords gproxy refuses.

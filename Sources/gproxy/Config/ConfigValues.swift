@@ -87,6 +87,14 @@ enum ConfigValues {
     }
 }
 
+/// An address refused by `ConfigAddress`, worded like HAProxy's `str2sa_range()`.
+struct AddressError: Error, Equatable, Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    var message: String
+    var description: String { message }
+    init(stringLiteral value: String) { message = value }
+    init(stringInterpolation: DefaultStringInterpolation) { message = String(stringInterpolation: stringInterpolation) }
+}
+
 /// Address parsing shared by `bind`, `server` and `log`, after `str2sa_range()`.
 enum ConfigAddress {
     /// Address family forced by an `ipv4@`/`ipv6@` prefix.
@@ -102,7 +110,7 @@ enum ConfigAddress {
 
     /// Strips the prefix and splits host from port at the last `:` not inside brackets.
     /// Returns nil (with a message) for socket kinds gproxy does not implement.
-    static func split(_ text: String) -> Result<Split, String> {
+    static func split(_ text: String) -> Result<Split, AddressError> {
         var rest = Substring(text)
         var family = Family.any
         for (prefix, fam) in [("ipv4@", Family.ipv4), ("ipv6@", Family.ipv6)] where rest.hasPrefix(prefix) {
@@ -153,7 +161,7 @@ enum ConfigAddress {
 
     /// One `bind` argument: a comma list of `[host]:port[-port]`, expanded to one address per port.
     /// Messages are HAProxy's (`missing port specification in '...'`, `invalid port '0'`, ...).
-    static func parseBind(_ text: String, environment: [String: String]) -> Result<[BindAddress], String> {
+    static func parseBind(_ text: String, environment: [String: String]) -> Result<[BindAddress], AddressError> {
         var result: [BindAddress] = []
         for item in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
             let expanded = ConfigTokenizer.expandAddressVariables(item, environment: environment)
@@ -201,7 +209,7 @@ enum ConfigAddress {
 
     /// A `server` address: `host[:port]`; no port or port 0 means "the port the client connected to".
     /// Hostnames are kept as written (resolved at start-up, not by `-c`).
-    static func parseServer(_ text: String, environment: [String: String]) -> Result<(host: String, port: UInt16), String> {
+    static func parseServer(_ text: String, environment: [String: String]) -> Result<(host: String, port: UInt16), AddressError> {
         let expanded = ConfigTokenizer.expandAddressVariables(text, environment: environment)
         if expanded.isEmpty {
             return .failure("'\(text)' resolves to an empty address (environment variable missing?)")
