@@ -1,0 +1,90 @@
+/// Checks that need the whole configuration (HAProxy 2.6's `check_config_validity()`), plus gproxy's
+/// own limits (TCP-only: `mode http` exists only for the stats page).
+///
+/// Errors point at the line of the offending keyword; warnings reproduce what `haproxy -c` prints
+/// (first line only), pointing at the proxy's declaration.
+extension ConfigParser {
+    mutating func validate() {
+        for index in finished.indices {
+            validateProxy(index)
+        }
+    }
+
+    private mutating func validateProxy(_ index: Int) {
+        let state = finished[index]
+        var proxy = config.proxies[index]
+        let declared = SourceLocation(file: proxy.file, line: proxy.line)
+        let type = state.typeWord
+        let name = proxy.name
+
+        // Stats need HTTP mode; HAProxy drops the statement with a warning otherwise.
+        if proxy.stats.enabled, proxy.mode != .http {
+            addWarning("'stats' statement ignored for \(type) '\(name)' as it requires HTTP mode.", at: declared)
+            proxy.stats.enabled = false
+        }
+        if proxy.mode == .http, !proxy.stats.enabled {
+            error("\(type) '\(name)' : 'mode http' is only supported for the stats page; HTTP proxying is not "
+                + "implemented by gproxy (TCP only)", at: state.modeLocation ?? declared)
+        }
+        if proxy.httplog, proxy.mode != .http {
+            addWarning("'option httplog' not usable with \(type) '\(name)' (needs 'mode http'). "
+                + "Falling back to 'option tcplog'.", at: declared)
+            proxy.httplog = false
+            proxy.tcplog = true
+        }
+
+        if proxy.kind.hasFrontend {
+            if proxy.binds.isEmpty {
+                let message = "\(type) '\(name)' has no 'bind' directive. Please declare it as a backend if this was intended."
+                if proxy.kind == .frontend { error(message, at: declared) } else { addWarning(message, at: declared) }
+            }
+            if let target = proxy.defaultBackend {
+                checkBackendTarget(target, keyword: "default_backend", from: proxy,
+                                   at: state.defaultBackendLocation ?? declared)
+            }
+            for (target, location) in zip(proxy.useBackends, state.useBackendLocations) {
+                checkBackendTarget(target, keyword: "use_backend", from: proxy, at: location)
+            }
+            if proxy.kind == .frontend, proxy.mode == .tcp, proxy.targetBackendName == nil {
+                error("frontend '\(name)' has no backend to forward connections to "
+                    + "(neither 'default_backend' nor 'use_backend').", at: declared)
+            }
+        }
+
+        if !proxy.httpCheckExpects.isEmpty, proxy.httpCheck == nil {
+            addWarning("'http-check expect' ignored for \(type) '\(name)' because 'option httpchk' is not set.",
+                       at: state.httpCheckExpectLocation ?? declared)
+            proxy.httpCheckExpects = []
+        }
+
+        // haproxy -c: "missing timeouts for proxy 'X'." (src/cfgparse.c).
+        let t = proxy.timeouts
+        let frontendMissing = proxy.kind.hasFrontend && t.client == nil
+        let backendMissing = proxy.kind.hasBackend && !proxy.servers.isEmpty
+            && (t.connect == nil || (t.server == nil && (proxy.mode == .http || t.tunnel == nil)))
+        if frontendMissing || backendMissing {
+            addWarning("missing timeouts for \(type) '\(name)'.", at: declared)
+        }
+
+        let hasLogAddress = !proxy.logTargets.isEmpty || (proxy.logGlobal && !config.global.logTargets.isEmpty)
+        if proxy.kind.hasFrontend, proxy.tcplog || proxy.httplog, !hasLogAddress {
+            addWarning("log format ignored for \(type) '\(name)' since it has no log address.", at: declared)
+        }
+        config.proxies[index] = proxy
+    }
+
+    /// A frontend's target must be a proxy with a backend (a backend or a listen), not itself.
+    private mutating func checkBackendTarget(_ target: String, keyword: String, from proxy: ProxyConfig,
+                                             at location: SourceLocation) {
+        let found = config.proxies.contains { $0.name == target && $0.kind.hasBackend }
+        if !found {
+            error("Proxy '\(proxy.name)': unable to find required \(keyword): '\(target)'.", at: location)
+        } else if target == proxy.name, proxy.kind == .listen {
+            error("Proxy '\(proxy.name)': \(keyword) points to itself.", at: location)
+        }
+    }
+
+    private mutating func addWarning(_ message: String, at location: SourceLocation) {
+        config.warnings.append(ConfigDiagnostic(file: location.file, line: location.line, message: message))
+    }
+}

@@ -1,0 +1,67 @@
+import Glibc
+import Testing
+@testable import gproxy
+
+@Suite struct ConfigLoaderTests {
+    /// A fresh directory under /tmp holding `files`.
+    private func makeDirectory(_ files: [String: String]) throws -> String {
+        var template = Array("/tmp/gproxy-config-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
+        try #require(made)
+        let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for (name, text) in files {
+            let f = try #require(fopen(dir + "/" + name, "w") as UnsafeMutablePointer<FILE>?)
+            fputs(text, f)
+            fclose(f)
+        }
+        return dir
+    }
+
+    private func remove(_ dir: String, _ names: [String]) {
+        for name in names { unlink(dir + "/" + name) }
+        rmdir(dir)
+    }
+
+    @Test func directoryLoadsCfgFilesInByteOrder() throws {
+        let files = [
+            "b.cfg": "backend B\n    server s 127.0.0.1:1\n",
+            "a.cfg": "defaults\n    retries 7\n",
+            "Z.cfg": "backend Z\n    server s 127.0.0.1:1\n",
+            "c.txt": "this is not read\n",
+        ]
+        let dir = try makeDirectory(files)
+        defer { remove(dir, Array(files.keys)) }
+        let config = try ConfigLoader.load(paths: [dir], environment: [:])
+        // 'Z' (0x5A) sorts before 'a' in the C locale, so Z is parsed before the defaults in a.cfg.
+        #expect(config.proxies.map(\.name) == ["Z", "B"])
+        #expect(config.proxies.map(\.retries) == [3, 7])
+        #expect(config.proxies.map(\.file) == [dir + "/Z.cfg", dir + "/b.cfg"])
+    }
+
+    @Test func eachFileStartsOutsideAnySection() throws {
+        do {
+            _ = try ConfigLoader.parse(files: [("one.cfg", Array("backend b\n".utf8)),
+                                               ("two.cfg", Array("    server s 127.0.0.1:1\n".utf8))])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "two.cfg:1: unknown keyword 'server' out of section.")
+        }
+    }
+
+    @Test func missingFile() {
+        do {
+            _ = try ConfigLoader.load(paths: ["/nonexistent/gproxy.cfg"], environment: [:])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.errors.map(\.message) == [
+                "Cannot open configuration file/directory /nonexistent/gproxy.cfg : No such file or directory"
+            ])
+        }
+    }
+
+    @Test func frontendAndBackendMayShareAName() throws {
+        let config = try ConfigLoader.parse(text: "frontend x\n  bind :1\n  default_backend x\nbackend x\n", file: "t.cfg")
+        #expect(config.proxies.map(\.kind) == [.frontend, .backend])
+        #expect(config.warnings.map(\.description) == ["t.cfg:1: missing timeouts for frontend 'x'."])
+    }
+}
