@@ -1,2 +1,4 @@
-// Entry point: see CommandLine/GProxyCommand.swift.
-print("gproxy")
+import Glibc
+
+// The command line is parsed and dispatched in CommandLine/GProxyMain.swift.
+exit(GProxyMain.run(CommandLine.arguments))

@@ -1,0 +1,84 @@
+/// gproxy's command line: HAProxy's flags where HAProxy has one (`-f`, `-c`, `-db`, `-p`, `-q`,
+/// `-V`, `-v`), plus `--demo`. Parsed by hand because HAProxy's multi-letter single-dash flags
+/// (`-db`, `-vv`) do not fit a POSIX/GNU option parser.
+struct CommandLineOptions: Equatable {
+    var configPaths: [String] = []
+    var checkOnly = false
+    var quiet = false
+    var verbose = false
+    var pidFile: String?
+    var showVersion = false
+    var showHelp = false
+    var demo = false
+    var demoPortBase: UInt16 = 5000
+    /// Worker threads, overriding `nbthread` (gproxy extension, handy in tests and benchmarks).
+    var threads: Int?
+
+    struct Failure: Error, Equatable { var message: String }
+
+    static func parse(_ args: [String]) throws(Failure) -> CommandLineOptions {
+        var o = CommandLineOptions()
+        var i = 0
+        func value(_ flag: String) throws(Failure) -> String {
+            i += 1
+            guard i < args.count else { throw Failure(message: "option '\(flag)' needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "-f": o.configPaths.append(try value(a))
+            case "-c": o.checkOnly = true
+            case "-q": o.quiet = true
+            case "-V": o.verbose = true; o.quiet = false
+            case "-db", "-d": break  // foreground is the only mode
+            case "-p": o.pidFile = try value(a)
+            case "-v", "-vv", "--version": o.showVersion = true
+            case "-h", "--help": o.showHelp = true
+            case "--demo": o.demo = true
+            case "--demo-port-base":
+                guard let p = UInt16(try value(a)), p > 0, p < 65533 else {
+                    throw Failure(message: "--demo-port-base needs a port between 1 and 65532")
+                }
+                o.demoPortBase = p
+            case "--threads":
+                guard let n = Int(try value(a)), n > 0, n <= 64 else { throw Failure(message: "--threads needs 1..64") }
+                o.threads = n
+            case "-D", "-W", "-Ws":
+                throw Failure(message: "option '\(a)' (daemon/master-worker) is not implemented by gproxy: run it in the foreground, e.g. under systemd")
+            case "--":
+                o.configPaths += args[(i + 1)...]
+                i = args.count
+                continue
+            default:
+                throw Failure(message: "unknown option '\(a)' (see --help)")
+            }
+            i += 1
+        }
+        if !o.demo && !o.showVersion && !o.showHelp && o.configPaths.isEmpty {
+            throw Failure(message: "no configuration file given: use -f FILE, or --demo")
+        }
+        return o
+    }
+
+    static let help = """
+        Usage: gproxy -f <cfgfile|cfgdir> [-f ...] [-c] [-q] [-V] [-db] [-p <pidfile>]
+               gproxy --demo [--demo-port-base <port>]
+
+        Reads HAProxy configuration files (haproxy.cfg) and relays TCP with HAProxy's semantics.
+          -f <file|dir>   configuration file, or directory of *.cfg files (repeatable)
+          -c              check the configuration and exit (0 = valid)
+          -q              quiet: print nothing
+          -V              verbose: print what is listening where
+          -db             stay in the foreground (the default and only mode)
+          -p <pidfile>    write the process id to this file
+          -v              print the version
+          --demo          run the seed configuration in front of a built-in simulated
+                          Patroni cluster (1 primary + 3 replicas) on 127.0.0.1
+          --demo-port-base <port>  demo listen ports: <port>, <port>+1, <port>+2 (default 5000)
+          --threads <n>   worker threads (overrides nbthread)
+
+        Signals: SIGUSR1 soft stop, SIGTERM/SIGINT stop now, SIGTTOU/SIGTTIN pause/resume
+        listeners, SIGHUP dump server states.
+        """
+}

@@ -1,0 +1,97 @@
+import CEpoll
+import Foundation
+import Glibc
+import Splicer
+
+/// What `gproxy` does for each command line: check a config, run it, or run the demo.
+enum GProxyMain {
+    static func run(_ arguments: [String]) -> Int32 {
+        let options: CommandLineOptions
+        do {
+            options = try CommandLineOptions.parse(Array(arguments.dropFirst()))
+        } catch {
+            LogSink.write(2, "gproxy: \(error.message)\n")
+            return 1
+        }
+        if options.showHelp {
+            print(CommandLineOptions.help)
+            return 0
+        }
+        if options.showVersion {
+            print("gproxy version \(GProxyVersion.number) (HAProxy 2.6 configuration compatible)")
+            return 0
+        }
+        var cluster: SimulatedCluster?
+        var paths = options.configPaths
+        if options.demo {
+            do {
+                let c = try SimulatedCluster()
+                cluster = c
+                let path = NSTemporaryDirectory() + "gproxy-demo-\(getpid()).cfg"
+                try demoConfigText(cluster: c, portBase: options.demoPortBase).write(toFile: path, atomically: true, encoding: .utf8)
+                paths = [path]
+            } catch {
+                LogSink.write(2, "gproxy: cannot start the demo cluster: \(error)\n")
+                return 1
+            }
+        }
+        defer { cluster?.stop() }
+
+        let config: GProxyConfig
+        do {
+            config = try ConfigLoader.load(paths: paths, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            if !options.quiet {
+                for e in error.errors { LogSink.write(2, "\(e)\n") }
+                LogSink.write(2, "Fatal errors found in configuration.\n")
+            }
+            return 1
+        }
+        if options.checkOnly {
+            if !options.quiet {
+                for w in config.warnings { LogSink.write(2, "\(w.file):\(w.line): warning: \(w.message)\n") }
+                if !config.warnings.isEmpty { print("Warnings were found.") }
+                print("Configuration file is valid")
+            }
+            return 0
+        }
+        return serve(config, options: options, demo: cluster, configPath: paths.first ?? "")
+    }
+
+    private static func serve(_ config: GProxyConfig, options: CommandLineOptions, demo: SimulatedCluster?,
+                              configPath: String) -> Int32 {
+        _ = cepoll_ignore_sigpipe()
+        // Block the control signals in every thread; this thread takes them with sigtimedwait.
+        var set = SignalSet.control
+        pthread_sigmask(SIG_BLOCK, &set.raw, nil)
+        let runtime: ProxyRuntime
+        do {
+            runtime = try ProxyRuntime(config: config, quiet: options.quiet, workers: options.threads)
+            try runtime.start()
+        } catch let e as ConfigErrors {
+            if !options.quiet { for d in e.errors { LogSink.write(2, "\(d)\n") } }
+            return 1
+        } catch {
+            if !options.quiet { LogSink.write(2, "gproxy: cannot start: \(error)\n") }
+            return 1
+        }
+        if config.global.daemon && !options.quiet {
+            LogSink.write(2, "gproxy: 'daemon' is not implemented: staying in the foreground (run under systemd).\n")
+        }
+        let pidFile = options.pidFile ?? config.global.pidfile
+        if let pidFile { try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8) }
+        defer { if let pidFile { unlink(pidFile) } }
+        if let demo {
+            print(demoBannerText(cluster: demo, portBase: options.demoPortBase, configPath: configPath))
+        } else if options.verbose {
+            for (name, ports) in runtime.frontendPorts.sorted(by: { $0.key < $1.key }) {
+                print("\(name): listening on port(s) \(ports.map(String.init).joined(separator: ", "))")
+            }
+        }
+        fflush(nil)
+        SignalLoop(runtime: runtime, config: config).run(set: set)
+        runtime.stopAuxiliaries()
+        runtime.engine.wait()
+        return 0
+    }
+}

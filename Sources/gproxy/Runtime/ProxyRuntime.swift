@@ -1,0 +1,159 @@
+import CEpoll
+import Glibc
+import Splicer
+
+/// The running proxy: the engine, the health checker, the stats listeners and runtime sockets,
+/// assembled from one configuration. Also the `RuntimeAdmin` the runtime socket drives: admin
+/// changes go through the checker's state and publish a new routing table exactly as checks do.
+final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
+    let config: GProxyConfig
+    let plan: EngineBuilder.Plan
+    let engine: Engine
+    let checker: HealthChecker
+    let collector: StatsCollector
+    let log: EventLog
+    private(set) var statsServers: [StatsServer] = []
+    private(set) var runtimeSockets: [RuntimeSocketServer] = []
+
+    init(config: GProxyConfig, quiet: Bool, workers: Int? = nil) throws {
+        self.config = config
+        let fdLimit = Int(cepoll_raise_nofile())
+        let globalMaxconn = config.global.maxconn ?? EngineBuilder.automaticMaxconn(fdLimit: fdLimit)
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let builder = EngineBuilder(config: config)
+        plan = try builder.plan(workers: workers ?? config.global.nbthread ?? max(1, cores), globalMaxconn: globalMaxconn)
+        log = EventLog(sink: LogSink(targets: config.global.logTargets), quiet: quiet)
+        engine = try Engine(spec: plan.spec)
+        let now = Clock.nowMs()
+        let plan = self.plan
+        var servers: [[ServerHealth]] = []
+        var sinks: [LogSink] = []
+        var words: [String] = []
+        var logChecks: [Bool] = []
+        for (b, pi) in plan.backendProxies.enumerated() {
+            let p = config.proxies[pi]
+            servers.append(p.servers.enumerated().map { s, sc in
+                let host = sc.checkAddr ?? plan.serverHosts[b][s]
+                let port = sc.checkPort ?? sc.port
+                return ServerHealth(
+                    backend: b, server: s, backendName: p.name, config: sc,
+                    checkAddress: sc.check ? SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: port) : nil,
+                    httpCheck: p.httpCheck, expects: p.httpCheckExpects, timeoutCheck: p.timeouts.check,
+                    timeoutConnect: p.timeouts.connect, now: now)
+            })
+            sinks.append(LogSink(targets: builder.logTargets(of: p)))
+            words.append(p.kind == .listen ? "proxy" : "backend")
+            logChecks.append(p.logHealthChecks)
+        }
+        checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
+                                    logHealthChecks: logChecks)
+        collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
+        let frontendSinks = plan.frontendProxies.map { LogSink(targets: builder.logTargets(of: config.proxies[$0])) }
+        let names = SessionLogFormatter(config: config, plan: plan)
+        engine.sessionLogger = { record in
+            frontendSinks[record.frontend].emit(.info, names.format(record))
+        }
+        let snapshot: @Sendable () -> StatsSnapshot = { [collector] in collector.snapshot() }
+        for pi in plan.statsProxies {
+            let p = config.proxies[pi]
+            statsServers.append(StatsServer(bind: p.binds.map { ($0.host, $0.port) }, config: p.stats,
+                                            clientTimeoutMs: p.timeouts.client, snapshot: snapshot))
+        }
+        for sock in config.global.statsSockets {
+            runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self))
+        }
+    }
+
+    func start() throws {
+        try engine.start()
+        checker.start()
+        for s in statsServers { try s.start() }
+        for r in runtimeSockets { try r.start() }
+    }
+
+    /// Ports the frontends and stats listeners actually bound (tests bind port 0).
+    var frontendPorts: [String: [UInt16]] {
+        var out: [String: [UInt16]] = [:]
+        for (f, pi) in plan.frontendProxies.enumerated() {
+            out[config.proxies[pi].name] = engine.boundAddresses[f].map(\.port)
+        }
+        for (k, pi) in plan.statsProxies.enumerated() { out[config.proxies[pi].name] = statsServers[k].boundPorts }
+        return out
+    }
+
+    func stopAuxiliaries() {
+        checker.stop()
+        for s in statsServers { s.stop() }
+        for r in runtimeSockets { r.stop() }
+    }
+
+    // MARK: - RuntimeAdmin
+
+    func snapshot() -> StatsSnapshot { collector.snapshot() }
+
+    private func find(_ backend: String, _ server: String) -> ServerHealth? {
+        guard let b = plan.backendProxies.firstIndex(where: { config.proxies[$0].name == backend }) else { return nil }
+        return checker.servers[b].first { $0.name == server }
+    }
+
+    func setServerAdmin(backend: String, server: String, state: ServerAdminState) -> String? {
+        guard let s = find(backend, server) else { return "No such server." }
+        let now = Clock.nowMs()
+        checker.lock.withLock {
+            let old = s.state.admin
+            guard old != state else { return }
+            let wasUsable = s.state.usable
+            let name = "\(s.backendName)/\(s.name)"
+            let prefix = s.isBackup ? "Backup Server" : "Server"
+            s.state.admin = state
+            switch state {
+            case .maint:
+                if wasUsable {
+                    s.noteTransition(now: now, up: false)
+                    // Entering maintenance counts as going DOWN for shutdown-sessions (HAProxy §7).
+                    if s.config.shutdownSessionsOnDown {
+                        s.shutdownEpoch &+= 1
+                        s.shutdownReason = UInt8(ascii: "D")
+                    }
+                    let sessions = engine.backends[s.backend].serverSessions[s.server].value
+                    log.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(leftText(s.backend))"
+                        + " \(sessions) sessions active, 0 requeued, 0 remaining in queue.")
+                } else {
+                    log.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
+                }
+            case .ready, .drain:
+                if old == .maint {
+                    // Leaving maintenance: UP at once with health = rise, checked right away (HAProxy §3.2).
+                    s.state.force(running: true, health: s.state.rise)
+                    s.noteTransition(now: now, up: true)
+                    s.nextCheckMs = now
+                    log.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
+                }
+                if state == .drain {
+                    log.event(.notice, "\(prefix) \(name) enters drain state.")
+                } else if old == .drain {
+                    log.event(.notice, "\(prefix) \(name) is UP (leaving forced drain).")
+                }
+            }
+            checker.publishTable()
+        }
+        checker.poke()
+        return nil
+    }
+
+    func setServerWeight(backend: String, server: String, weight: Int) -> String? {
+        guard let s = find(backend, server) else { return "No such server." }
+        guard (0...256).contains(weight) else { return "Weight must be between 0 and 256." }
+        checker.lock.withLock {
+            s.userWeight = weight
+            checker.publishTable()
+        }
+        return nil
+    }
+
+    private func leftText(_ b: Int) -> String {
+        let active = checker.servers[b].filter { !$0.isBackup && $0.state.usable }.count
+        let backup = checker.servers[b].filter { $0.isBackup && $0.state.usable }.count
+        return "\(active) active and \(backup) backup servers left."
+    }
+}
