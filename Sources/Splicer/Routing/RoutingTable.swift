@@ -87,7 +87,7 @@ public final class RoutingTable: Sendable, AtomicReference {
     }
 
     /// Smooth weighted round-robin: with equal weights this is declaration order, as HAProxy's.
-    static func schedule(_ servers: [Int], _ weights: [Int]) -> [Int32] {
+    public static func schedule(_ servers: [Int], _ weights: [Int]) -> [Int32] {
         if servers.isEmpty { return [] }
         let ws = servers.map { weights[$0] }
         if Set(ws).count == 1 { return servers.map { Int32($0) } }

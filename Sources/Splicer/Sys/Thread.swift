@@ -9,6 +9,11 @@ public enum NamedThread {
         init(_ name: String, _ body: @escaping () -> Void) { self.name = name; self.body = body }
     }
 
+    /// Starts a thread nobody will join (it releases its resources itself when it ends).
+    public static func detached(name: String, _ body: @escaping @Sendable () -> Void) {
+        pthread_detach(start(name: name, body))
+    }
+
     @discardableResult
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
         var tid = pthread_t()
