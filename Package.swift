@@ -30,6 +30,7 @@ let package = Package(
             name: "gproxy",
             dependencies: [
                 "Splicer",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -24,8 +24,10 @@ extension Worker {
         assign(slot, s, avoid: -1)
     }
 
-    /// Chooses a server (or the queue) for a session that has none.
+    /// Chooses a server (or the queue) for a session that has none, from the newest routing table
+    /// (one atomic load: a table published while this worker slept is never missed).
     func assign(_ slot: Int32, _ s: Session, avoid: Int) {
+        refreshRoutes()
         let shared = engine.backends[s.backend]
         let route = routes.table.backends[s.backend]
         // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot.
@@ -121,6 +123,7 @@ extension Worker {
             s.serverFd = -1
         }
         let server = s.server
+        engine.serverTroubleHandler?(s.backend, server)
         counters.add(layout.server(s.backend, server, .connectErrors), 1)
         counters.add(layout.backend(s.backend, .connectErrors), 1)
         guard s.retriesLeft > 0 else {
@@ -166,7 +169,14 @@ extension Worker {
         case .connecting:
             connectFailed(slot, s, timedOut: true)
         case .retryWait:
-            connect(slot, s, server: s.server, firstAttempt: false)
+            // The server left the table meanwhile: with `option redispatch`, pick again (HAProxy
+            // redispatches when "the server is no longer running").
+            let route = routes.table.backends[s.backend]
+            if engine.spec.backends[s.backend].redispatch && !route.eligible[s.server] {
+                redispatchNow(slot, s, route: route)
+            } else {
+                connect(slot, s, server: s.server, firstAttempt: false)
+            }
         case .established:
             let side = phaseTimers[s.frontend].idleSide
             closeSession(slot, s, side == UInt8(ascii: "c") ? "cD" : "sD")
@@ -210,7 +220,9 @@ extension Worker {
         }
     }
 
-    /// shutdown-sessions: a new table moved some servers' shutdown epochs; cut their sessions.
+    /// shutdown-sessions: a new table moved some servers' shutdown epochs; cut their established
+    /// sessions (HAProxy kills streams with an established server connection). Sessions still
+    /// connecting or waiting to retry are not killed: with `option redispatch` they pick again now.
     func cutSessionsOfShutdownServers() {
         let table = routes.table
         for i in sessions.indices {
@@ -219,14 +231,32 @@ extension Worker {
                 continue
             }
             let route = table.backends[s.backend]
-            if route.shutdownEpochs[s.server] != s.shutdownEpoch {
-                switch route.shutdownReasons[s.server] {
-                case UInt8(ascii: "U"): closeSession(Int32(i), s, "U-")
-                case UInt8(ascii: "K"): closeSession(Int32(i), s, "K-")
-                default: closeSession(Int32(i), s, "D-")
-                }
+            guard route.shutdownEpochs[s.server] != s.shutdownEpoch else { continue }
+            if s.phase != .established {
+                if engine.spec.backends[s.backend].redispatch { redispatchNow(Int32(i), s, route: route) }
+                continue
+            }
+            switch route.shutdownReasons[s.server] {
+            case UInt8(ascii: "U"): closeSession(Int32(i), s, "U-")
+            case UInt8(ascii: "K"): closeSession(Int32(i), s, "K-")
+            default: closeSession(Int32(i), s, "D-")
             }
         }
+    }
+
+    /// Abandons the current server (connect in progress or retry pending) and balances again.
+    func redispatchNow(_ slot: Int32, _ s: Session, route: BackendRoute) {
+        if s.serverFd >= 0 {
+            Socket.close(s.serverFd)
+            s.serverFd = -1
+        }
+        let old = s.server
+        s.server = -1
+        s.redispatched = true
+        timers.disarm(slot)
+        counters.add(layout.backend(s.backend, .redispatches), 1)
+        engine.backends[s.backend].releaseServerSlot(old, route: route)
+        assign(slot, s, avoid: old)
     }
 
     static func wallClockMs() -> Int64 {

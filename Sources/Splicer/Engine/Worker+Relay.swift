@@ -28,6 +28,7 @@ extension Worker {
         }
         if a == .destinationFailed || b == .sourceFailed {
             counters.add(layout.server(s.backend, s.server, .serverAborts), 1)
+            engine.serverTroubleHandler?(s.backend, s.server)
             closeSession(slot, s, "SD")
             return
         }

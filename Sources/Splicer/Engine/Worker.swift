@@ -98,10 +98,7 @@ final class Worker {
 
     func run() {
         while true {
-            if routes.refresh(), routes.table.shutdownSum != lastShutdownSum {
-                lastShutdownSum = routes.table.shutdownSum
-                cutSessionsOfShutdownServers()
-            }
+            refreshRoutes()
             var timeout = readyList.isEmpty ? timers.timeout(now: now) : 0
             if acceptBackoffUntil > 0 {
                 let wait = acceptBackoffUntil > now ? Int32(acceptBackoffUntil - now) : 0
@@ -121,6 +118,15 @@ final class Worker {
             if stopping || (softStopping && liveSessions == 0) { break }
         }
         shutdownEverything()
+    }
+
+    /// Loads a newly published routing table, and cuts sessions if shutdown epochs moved.
+    @inline(__always)
+    func refreshRoutes() {
+        if routes.refresh(), routes.table.shutdownSum != lastShutdownSum {
+            lastShutdownSum = routes.table.shutdownSum
+            cutSessionsOfShutdownServers()
+        }
     }
 
     private func handle(_ ev: UInt32, _ token: UInt64) {

@@ -212,6 +212,8 @@ struct ProxyConfig: Equatable, Sendable {
     var httpCheckExpects: [HTTPCheckExpect] = []
     var servers: [ServerConfig] = []
     var stats = StatsConfig()
+    /// gproxy's opt-in Patroni-aware routing (`patroni primary|replica ...`); nil = HAProxy semantics.
+    var patroni: PatroniPolicy?
 
     /// The backend a frontend's connections go to (itself for a listen section).
     var targetBackendName: String? {
@@ -219,4 +221,19 @@ struct ProxyConfig: Equatable, Sendable {
         if let d = defaultBackend { return d }
         return kind == .listen ? name : nil
     }
+}
+
+/// `patroni primary [fast-inter T] [queue-timeout T]` / `patroni replica [max-lag SIZE] [fallback-to-leader]
+/// [fast-inter T]`: the backend follows the Patroni cluster's own view instead of counting rise/fall.
+struct PatroniPolicy: Equatable, Sendable {
+    enum Role: String, Equatable, Sendable { case primary, replica }
+    var role: Role
+    /// Replica lag limit in bytes (`/replica?lag=`), nil = none.
+    var maxLagBytes: Int?
+    /// Replica backends: route to the leader when no replica is eligible.
+    var fallbackToLeader = false
+    /// Check interval while the cluster is changing (no writer known, or answers disagree).
+    var fastInterMs = 200
+    var file = ""
+    var line = 0
 }

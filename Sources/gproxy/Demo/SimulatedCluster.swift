@@ -108,6 +108,21 @@ final class SimulatedCluster: @unchecked Sendable {
         try model.switchover(expectedLeader: nil, candidate: candidate).get()
     }
 
+    /// A switchover as real Patroni performs it: the old leader stops its database (sessions reset,
+    /// new connects refused) while it demotes, and comes back as a replica after `demoteRestartMs`.
+    @discardableResult
+    func switchover(to candidate: String?, demoteRestartMs: Int) throws -> String {
+        guard let old = model.leaderName else { return try switchover(to: candidate) }
+        try setDatabase(node: old, up: false, resetConnections: true)
+        let new = try switchover(to: candidate)
+        let thread = DemoThread.spawn { [weak self] in
+            let alive = demoSleep(ms: demoteRestartMs) { self?.isStopped ?? true }
+            if alive { try? self?.setDatabase(node: old, up: true) }
+        }
+        lock.withLock { electionThreads.append(thread) }
+        return new
+    }
+
     /// Failover. With `killLeader`, the old leader's host "dies": its DB and API ports refuse
     /// connects, its DB sessions are reset and its state becomes `stopped`. Without it, the old
     /// leader merely loses the key and stays up as a replica. Either way the cluster is unlocked

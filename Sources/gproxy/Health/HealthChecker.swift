@@ -1,3 +1,4 @@
+import Atomics
 import CEpoll
 import Glibc
 import Splicer
@@ -14,9 +15,9 @@ final class HealthChecker: @unchecked Sendable {
     /// Per engine backend, per server.
     let servers: [[ServerHealth]]
     let lock = PThreadLock()
-    private let log: EventLog
+    let eventLog: EventLog
     /// Log targets per backend (the proxy's own, or the global ones with `log global`).
-    private let sinks: [LogSink]
+    let logSinks: [LogSink]
     /// `listen` sections are called "proxy" in HAProxy's messages, `backend` sections "backend".
     private let backendWords: [String]
     private let logHealthChecks: [Bool]
@@ -27,13 +28,22 @@ final class HealthChecker: @unchecked Sendable {
     private var generation: UInt64 = 0
     /// Backends that had a usable server in the last published table (for "has no server available!").
     private var hadServer: [Bool]
+    /// Patroni-aware backends: their policy, the current single writer (primary role), and whether
+    /// the cluster is converging (checks then run every `fastInterMs`).
+    let policies: [PatroniPolicy?]
+    var writer: [Int?]
+    var converging: [Bool]
+    /// Set by workers (`noteServerTrouble`), taken by the checker loop.
+    let troubled: [ManagedAtomic<Bool>]
+    /// Leadership conflicts already logged (backend, challenger), so a conflict is reported once.
+    var reportedConflicts: Set<[Int]> = []
 
     init(engine: Engine, servers: [[ServerHealth]], log: EventLog, sinks: [LogSink], backendWords: [String],
          logHealthChecks: [Bool]) throws {
         self.engine = engine
         self.servers = servers
-        self.log = log
-        self.sinks = sinks
+        self.eventLog = log
+        self.logSinks = sinks
         self.backendWords = backendWords
         self.logHealthChecks = logHealthChecks
         ep = cepoll_create()
@@ -41,6 +51,10 @@ final class HealthChecker: @unchecked Sendable {
         guard ep >= 0, wake >= 0 else { throw Errno(EMFILE) }
         _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, wake, CEPOLL_EPOLLIN, UInt64.max)
         hadServer = servers.map { list in list.contains { $0.state.usable } }
+        policies = servers.map { $0.first?.patroni }
+        writer = servers.map { _ in nil }
+        converging = policies.map { $0 != nil }
+        troubled = servers.map { _ in ManagedAtomic(false) }
         scheduleFirstChecks(now: Clock.nowMs())
     }
 
@@ -51,7 +65,8 @@ final class HealthChecker: @unchecked Sendable {
         let inters = checked.map(\.config.inter)
         let mininter = inters.filter { $0 >= 1000 }.min() ?? inters.max() ?? 1000
         for (i, s) in checked.enumerated() {
-            s.nextCheckMs = now + UInt64(mininter * i / checked.count)
+            // Patroni-aware members are asked at once: nothing is routed until they answer.
+            s.nextCheckMs = now + (s.patroni != nil ? UInt64(i) : UInt64(mininter * i / checked.count))
         }
     }
 
@@ -79,6 +94,13 @@ final class HealthChecker: @unchecked Sendable {
             let after = Clock.nowMs()
             var changed = false
             lock.withLock {
+                for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
+                    if let p = policies[b] {
+                        for m in servers[b] where m.probe == nil {
+                            m.nextCheckMs = min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50)))
+                        }
+                    }
+                }
                 if n > 0 {
                     for i in 0..<Int(n) where toks[i] != UInt64.max {
                         let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
@@ -135,9 +157,12 @@ final class HealthChecker: @unchecked Sendable {
 
     private func progress(_ s: ServerHealth, now: UInt64) -> Bool {
         guard var p = s.probe else { return false }
-        let step = p.onEvent(request: s.request, expects: s.expects, now: now)
+        let step = p.onEvent(request: s.request, expects: s.expects, readToEnd: s.patroni != nil, now: now)
         s.probe = p
-        if case .finished(let r) = step { return finish(s, r, now: now) }
+        if case .finished(let r) = step {
+            if s.patroni != nil { s.answer = PatroniAnswer.parse(p.response) }
+            return finish(s, r, now: now)
+        }
         // Only the response is awaited now: stop EPOLLOUT from waking us (level-triggered).
         _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, UInt64(s.backend) << 32 | UInt64(s.server))
         return false
@@ -150,6 +175,7 @@ final class HealthChecker: @unchecked Sendable {
         let previousStatus = s.last?.status
         s.last = r
         if !r.passed && s.state.health > 0 { s.checkFailures += 1 }
+        if s.patroni != nil { return patroniFinish(s, r, now: now) }
         let before = s.state
         let transition = s.state.record(passed: r.passed)
         // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
@@ -157,8 +183,8 @@ final class HealthChecker: @unchecked Sendable {
         s.nextCheckMs = now + UInt64(inter)
         if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
             let verb = r.passed ? "succeeded" : "failed"
-            log.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
-                + "\(r.logDetail), status: \(s.state.progressText).", sink: sinks[s.backend])
+            eventLog.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
+                + "\(r.logDetail), status: \(s.state.progressText).", sink: logSinks[s.backend])
         }
         guard let transition else { return false }
         apply(transition, to: s, reason: logHealthChecks[s.backend] ? nil : r.logDetail, now: now)
@@ -166,20 +192,21 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     /// Bookkeeping and logs for an UP/DOWN change (from a check or an admin action).
-    func apply(_ transition: HealthState.Transition, to s: ServerHealth, reason: String?, now: UInt64) {
+    func apply(_ transition: HealthState.Transition, to s: ServerHealth, reason: String?, now: UInt64,
+               cutSessions: Bool = true) {
         let prefix = s.isBackup ? "Backup Server" : "Server"
         let because = reason.map { ", \($0)" } ?? ""
         switch transition {
         case .wentDown:
             s.noteTransition(now: now, up: false)
-            if s.config.shutdownSessionsOnDown {
+            if s.config.shutdownSessionsOnDown && cutSessions {
                 s.shutdownEpoch &+= 1
                 s.shutdownReason = UInt8(ascii: "D")
             }
             let sessions = engine.backends[s.backend].serverSessions[s.server].value
             let queued = engine.backends[s.backend].queued(onServer: s.server)
-            log.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
-                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: sinks[s.backend])
+            eventLog.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
+                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: logSinks[s.backend])
         case .wentUp:
             s.noteTransition(now: now, up: true)
             if s.config.shutdownBackupSessionsOnUp && !s.isBackup && s.userWeight > 0 {
@@ -189,8 +216,8 @@ final class HealthChecker: @unchecked Sendable {
                 }
             }
             let queued = engine.backends[s.backend].queuedInBackend
-            log.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
-                + " 0 sessions requeued, \(queued) total in queue.", sink: sinks[s.backend])
+            eventLog.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
+                + " 0 sessions requeued, \(queued) total in queue.", sink: logSinks[s.backend])
         }
     }
 
@@ -206,15 +233,15 @@ final class HealthChecker: @unchecked Sendable {
     /// Builds and publishes the routing table for the current states (caller holds `lock`).
     func publishTable() {
         generation += 1
-        let states = servers.map { $0.map(\.runtimeState) }
+        let states = servers.indices.map { routingStates(backend: $0) }
         let table = RoutingTable(generation: generation, spec: engine.spec, states: states)
         engine.publish(table)
         for b in servers.indices {
             let has = !table.backends[b].eligibleServers.isEmpty
             if hadServer[b] && !has {
                 let name = engine.spec.backends[b].name
-                log.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
-                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: sinks[b])
+                eventLog.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
+                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: logSinks[b])
             }
             hadServer[b] = has
         }
@@ -222,4 +249,11 @@ final class HealthChecker: @unchecked Sendable {
 
     /// Wakes the loop (after an admin change that re-enables checks).
     func poke() { _ = cepoll_eventfd_signal(wake) }
+
+    /// A worker saw a connect failure or a server abort (any thread). For Patroni-aware backends this
+    /// means the cluster may be changing: ask every member now rather than at the next `inter`.
+    func noteServerTrouble(backend b: Int) {
+        guard b < troubled.count, policies[b] != nil else { return }
+        if troubled[b].exchange(true, ordering: .relaxed) == false { poke() }
+    }
 }

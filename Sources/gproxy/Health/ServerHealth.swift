@@ -31,11 +31,15 @@ final class ServerHealth {
     var downtimeMs: UInt64 = 0
     var nextCheckMs: UInt64 = 0
     var probe: CheckProbe?
+    /// Patroni-aware mode: the policy of this server's backend, and what its API said last.
+    let patroni: PatroniPolicy?
+    var answer: PatroniAnswer?
     /// Start times of recent checks, for the check rate in the stats.
     var recentChecks: [UInt64] = []
 
     init(backend: Int, server: Int, backendName: String, config: ServerConfig, checkAddress: SocketAddress?,
-         httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?, now: UInt64) {
+         httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?,
+         patroni: PatroniPolicy? = nil, now: UInt64) {
         self.backend = backend
         self.server = server
         self.backendName = backendName
@@ -43,8 +47,17 @@ final class ServerHealth {
         self.config = config
         isBackup = config.backup
         self.checkAddress = config.check ? checkAddress : nil
-        request = httpCheck.map { Array($0.requestBytes.utf8) }
-        self.expects = expects
+        self.patroni = patroni
+        if let patroni {
+            // GET, so the JSON body tells role, state and timeline; the status alone says yes/no.
+            var uri = httpCheck?.uri ?? (patroni.role == .primary ? "/primary" : "/replica")
+            if let lag = patroni.maxLagBytes, !uri.contains("?") { uri += "?lag=\(lag)" }
+            request = Array("GET \(uri) HTTP/1.0\r\n\r\n".utf8)
+            self.expects = [HTTPCheckExpect(matcher: .status([200...200]))]
+        } else {
+            request = httpCheck.map { Array($0.requestBytes.utf8) }
+            self.expects = expects
+        }
         // haproxy-semantics.md §3.4: without `timeout check` the whole check must fit in `inter`;
         // with it, connect gets min(inter, timeout connect) and the response `timeout check`.
         if let tc = timeoutCheck {
@@ -54,8 +67,9 @@ final class ServerHealth {
             connectTimeoutMs = config.inter
             totalTimeoutMs = config.inter
         }
+        // Patroni-aware members start DOWN: nothing is routed until the cluster itself has answered.
         state = HealthState(rise: config.rise, fall: config.fall, checked: config.check && checkAddress != nil,
-                            initState: config.initState)
+                            initState: patroni != nil ? .fullyDown : config.initState)
         if config.disabled { state.admin = .maint }
         userWeight = config.weight
         initialWeight = config.weight
@@ -74,7 +88,7 @@ final class ServerHealth {
     func noteTransition(now: UInt64, up: Bool) {
         lastChangeMs = now
         if up {
-            if let since = downSinceMs { downtimeMs += now - since }
+            if let since = downSinceMs { downtimeMs += Clock.elapsed(since, now) }
             downSinceMs = nil
         } else {
             downTransitions += 1
@@ -83,19 +97,19 @@ final class ServerHealth {
     }
 
     func downtimeSeconds(now: UInt64) -> Int {
-        Int((downtimeMs + (downSinceMs.map { now - $0 } ?? 0)) / 1000)
+        Int((downtimeMs + (downSinceMs.map { Clock.elapsed($0, now) } ?? 0)) / 1000)
     }
 
     func noteCheckStarted(now: UInt64) {
         recentChecks.append(now)
-        if recentChecks.count > 64 || (recentChecks.first.map { now - $0 > 10_000 } ?? false) {
-            recentChecks.removeAll { now - $0 > 10_000 }
+        if recentChecks.count > 64 || (recentChecks.first.map { Clock.elapsed($0, now) > 10_000 } ?? false) {
+            recentChecks.removeAll { Clock.elapsed($0, now) > 10_000 }
         }
     }
 
     /// Checks per second over the last 10 s.
     func checkRate(now: UInt64) -> Double {
-        let recent = recentChecks.filter { now - $0 <= 10_000 }
+        let recent = recentChecks.filter { Clock.elapsed($0, now) <= 10_000 }
         return Double(recent.count) / 10.0
     }
 }

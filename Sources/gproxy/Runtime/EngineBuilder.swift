@@ -47,11 +47,16 @@ struct EngineBuilder {
             backendIndex[p.name] = backends.count
             backendProxies.append(i)
             hosts.append(resolved)
+            // A Patroni-aware primary holds new sessions in its queue while no writer is confirmed,
+            // for `timeout queue` (10 s when neither it nor `timeout connect` is set), and a failed
+            // connect to the writer is redispatched (into that queue) once the writer is gone.
+            let writerWait = p.patroni?.role == .primary
+            let queueTimeout = p.timeouts.queue ?? (writerWait && p.timeouts.connect == nil ? 10_000 : nil)
             backends.append(BackendSpec(
                 name: p.name, servers: servers, balance: Splicer.BalanceAlgorithm(rawValue: p.balance.rawValue) ?? .roundrobin,
-                connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: p.timeouts.queue,
+                connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: queueTimeout,
                 tunnelTimeout: p.timeouts.tunnel, serverFinTimeout: p.timeouts.serverFin, retries: p.retries,
-                redispatch: p.redispatch, allBackups: p.allBackups))
+                redispatch: p.redispatch || writerWait, allBackups: p.allBackups, queueWhenNoServer: writerWait))
         }
         var frontends: [FrontendSpec] = []
         var frontendProxies: [Int] = []

@@ -39,7 +39,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                     backend: b, server: s, backendName: p.name, config: sc,
                     checkAddress: sc.check ? SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: port) : nil,
                     httpCheck: p.httpCheck, expects: p.httpCheckExpects, timeoutCheck: p.timeouts.check,
-                    timeoutConnect: p.timeouts.connect, now: now)
+                    timeoutConnect: p.timeouts.connect, patroni: p.patroni, now: now)
             })
             sinks.append(LogSink(targets: builder.logTargets(of: p)))
             words.append(p.kind == .listen ? "proxy" : "backend")
@@ -47,6 +47,8 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         }
         checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
                                     logHealthChecks: logChecks)
+        let checkerRef = checker
+        engine.serverTroubleHandler = { backend, _ in checkerRef.noteServerTrouble(backend: backend) }
         collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
         let frontendSinks = plan.frontendProxies.map { LogSink(targets: builder.logTargets(of: config.proxies[$0])) }
         let names = SessionLogFormatter(config: config, plan: plan)
