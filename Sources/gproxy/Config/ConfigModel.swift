@@ -39,6 +39,8 @@ struct GlobalSettings: Equatable, Sendable {
     var statsSockets: [StatsSocketConfig] = []
     /// `spread-checks` percentage (0...50).
     var spreadChecks = 0
+    /// `tune.pipesize`: bytes per relay pipe; nil = gproxy's default.
+    var pipeSize: Int?
 }
 
 struct LogTarget: Equatable, Sendable {
