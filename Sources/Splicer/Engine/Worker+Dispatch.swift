@@ -195,12 +195,14 @@ extension Worker {
         }
         guard s.phase == .established else { return }
         if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.srcReady = true }
+        if ev & (CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.srcHup = true }
         if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.dstReady = true }
         pumpSession(slot, s)
     }
 
     func clientEvent(_ slot: Int32, _ s: Session, _ ev: UInt32) {
         if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.srcReady = true }
+        if ev & (CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.srcHup = true }
         if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.dstReady = true }
         switch s.phase {
         case .established:

@@ -66,6 +66,10 @@ extension Worker {
                         h.bytes &+= UInt64(n)
                         budget -= n
                         step = true
+                        // A read well short of a page drained the socket (the pipe had room for more),
+                        // and epoll reports every later arrival: skip the read that would say EAGAIN.
+                        // Not after RDHUP: the FIN that came with this data must still be read.
+                        if n < 4096 && n < room && !h.srcHup { h.srcReady = false }
                     } else if n == 0 {
                         h.srcEOF = true
                         step = true
