@@ -164,21 +164,32 @@ _CLEANUP_LOCK = threading.Lock()
 
 
 def _cleanup_all() -> None:
-    with _CLEANUP_LOCK:
+    # non-blocking: a signal arriving while a cleanup is already running (in the main thread,
+    # which the handler interrupts) must not deadlock on it; the running cleanup finishes the job
+    if not _CLEANUP_LOCK.acquire(blocking=False):
+        return
+    try:
         for c in list(_LIVE_CLUSTERS):
             try:
                 c.stop()
             except Exception as e:  # never let teardown raise from atexit
                 log(f"cleanup error: {e!r}")
+    finally:
+        _CLEANUP_LOCK.release()
 
 
 atexit.register(_cleanup_all)
 
 
 def _on_sigterm(signum, frame):
-    _cleanup_all()
+    # `timeout` signals both the child and its process group, so a second SIGTERM follows the first:
+    # ignore the rest while cleaning up, then leave at once.
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    log(f"signal {signum}: stopping everything this run started")
     from proxy import cleanup_all_proxies  # late import: proxy.py imports nothing from here
     cleanup_all_proxies()
+    _cleanup_all()
     os._exit(128 + signum)
 
 
