@@ -34,6 +34,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // perf/: benchmarks, not run by `swift test`.
+        .executableTarget(
+            name: "AcceptBench",
+            dependencies: ["Splicer", "CEpoll"],
+            path: "perf/AcceptBench"
+        ),
         .testTarget(
             name: "SplicerTests",
             dependencies: ["Splicer", "CEpoll"]
