@@ -185,3 +185,53 @@ import Testing
         #expect(Self.probe(ro)?.node == "pg1")
     }
 }
+
+/// `patroni ... discover`: members come and go with the Patroni cluster, no config edit.
+@Suite(.serialized) struct PatroniDiscoveryTests {
+    @Test func membersJoinAndLeaveBothBackends() throws {
+        let cluster = try SimulatedCluster(memberCount: 3)
+        defer { cluster.stop() }
+        let (pg1, pg2) = (cluster.members[0], cluster.members[1])
+        let rw = RuntimeHarness.freePort(), ro = RuntimeHarness.freePort()
+        // Only pg1 and pg2 are configured; pg3 exists in the cluster.
+        let h = try RuntimeHarness("""
+            listen rw
+                bind 127.0.0.1:\(rw)
+                patroni primary fast-inter 100ms discover max-members 4
+                option httpchk
+                default-server inter 200ms fall 3 rise 2 maxconn 50
+                server pg1 127.0.0.1:\(pg1.dbPort) check port \(pg1.apiPort)
+                server pg2 127.0.0.1:\(pg2.dbPort) check port \(pg2.apiPort)
+            listen ro
+                bind 127.0.0.1:\(ro)
+                patroni replica fast-inter 100ms discover max-members 4
+                option httpchk OPTIONS /replica
+                default-server inter 200ms fall 3 rise 2 maxconn 50
+                server pg1 127.0.0.1:\(pg1.dbPort) check port \(pg1.apiPort)
+
+            """)
+        defer { h.stop() }
+        // pg3 (and, for reads, pg2) appear from /cluster and take reads.
+        #expect(RuntimeHarness.eventually { h.server("ro", "pg3")?.status == "UP" && h.server("ro", "pg2")?.status == "UP" })
+        #expect(h.server("rw", "pg3")?.status == "DOWN")
+        let reads = Set((0..<6).compactMap { _ in RuntimeHarness.nodeBehind(port: ro) })
+        #expect(reads == ["pg2", "pg3"])
+        // A brand-new member joins the cluster: it joins both backends.
+        _ = try cluster.addMember(name: "pg4")
+        #expect(RuntimeHarness.eventually { h.server("ro", "pg4")?.status == "UP" })
+        #expect(h.server("rw", "pg4")?.slimFromTemplate == 50)
+        // It can even become the writer.
+        _ = try cluster.switchover(to: "pg4")
+        #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: rw) == "pg4" })
+        // A member removed from the cluster leaves both backends (and the stats).
+        cluster.removeMember("pg3")
+        #expect(RuntimeHarness.eventually { h.server("ro", "pg3") == nil && h.server("rw", "pg3") == nil })
+        let after = Set((0..<6).compactMap { _ in RuntimeHarness.nodeBehind(port: ro) })
+        #expect(!after.contains("pg3"))
+    }
+}
+
+extension ServerStats {
+    /// The session limit a discovered member got from the default-server.
+    var slimFromTemplate: Int? { counters.slim }
+}

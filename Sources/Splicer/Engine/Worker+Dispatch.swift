@@ -85,7 +85,7 @@ extension Worker {
             counters.add(layout.backend(s.backend, .sessions), 1)
             engine.backends[s.backend].lastSession[server].set(now)
         }
-        var address = engine.spec.backends[s.backend].servers[server].address
+        var address = route.addresses[server]
         if address.port == 0, let local = Socket.localAddress(of: s.clientFd) {
             address.port = local.port  // `server x 10.0.0.1` relays to the port the client dialled
         }

@@ -225,8 +225,8 @@ struct ProxyConfig: Equatable, Sendable {
     }
 }
 
-/// `patroni primary [fast-inter T] [queue-timeout T]` / `patroni replica [max-lag SIZE] [fallback-to-leader]
-/// [fast-inter T]`: the backend follows the Patroni cluster's own view instead of counting rise/fall.
+/// `patroni primary [fast-inter T] [discover [max-members N]]` / `patroni replica [max-lag SIZE]
+/// [fallback-to-leader] [fast-inter T] [discover [max-members N]]`: the backend follows the Patroni cluster's own view instead of counting rise/fall.
 struct PatroniPolicy: Equatable, Sendable {
     enum Role: String, Equatable, Sendable { case primary, replica }
     var role: Role
@@ -236,6 +236,12 @@ struct PatroniPolicy: Equatable, Sendable {
     var fallbackToLeader = false
     /// Check interval while the cluster is changing (no writer known, or answers disagree).
     var fastInterMs = 200
+    /// `discover [max-members N]`: members come from the cluster's `/cluster`, asked of the configured
+    /// servers' APIs; new ones join the backend (built from the default-server), gone ones leave.
+    var discover = false
+    var maxMembers = 16
+    /// The default-server settings discovered members are built from.
+    var template: ServerConfig?
     var file = ""
     var line = 0
 }

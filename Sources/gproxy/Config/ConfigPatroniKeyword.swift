@@ -1,8 +1,8 @@
 /// gproxy's own keyword: `patroni primary|replica [options]` turns on Patroni-aware routing for one
 /// backend. Plain haproxy.cfg files never contain it, so they keep HAProxy's semantics exactly.
 ///
-///     patroni primary [fast-inter <time>]
-///     patroni replica [max-lag <size>] [fallback-to-leader] [fast-inter <time>]
+///     patroni primary [fast-inter <time>] [discover [max-members <n>]]
+///     patroni replica [max-lag <size>] [fallback-to-leader] [fast-inter <time>] [discover [max-members <n>]]
 ///
 /// `<size>` takes Patroni's units (`B`, `kB`, `MB`, `GB`, `TB`, 1024-based) or plain bytes.
 extension ConfigParser {
@@ -34,6 +34,16 @@ extension ConfigParser {
             case "fallback-to-leader" where role == .replica:
                 policy.fallbackToLeader = true
                 i += 1
+            case "discover":
+                policy.discover = true
+                i += 1
+                if i + 1 < words.count, words[i] == "max-members" {
+                    guard let n = Int(words[i + 1]), (1...1024).contains(n) else {
+                        return error("'patroni \(role.rawValue)': 'max-members' expects a number from 1 to 1024.")
+                    }
+                    policy.maxMembers = n
+                    i += 2
+                }
             default:
                 return error("'patroni \(role.rawValue)': unknown option '\(words[i])'. \(usage)")
             }

@@ -33,6 +33,8 @@ final class HealthChecker: @unchecked Sendable {
     let policies: [PatroniPolicy?]
     var writer: [Int?]
     var converging: [Bool]
+    /// `patroni ... discover` state per backend.
+    var discovery: [DiscoveryState]
     /// Set by workers (`noteServerTrouble`), taken by the checker loop.
     let troubled: [ManagedAtomic<Bool>]
     /// Leadership conflicts already logged (backend, challenger), so a conflict is reported once.
@@ -55,6 +57,7 @@ final class HealthChecker: @unchecked Sendable {
         writer = servers.map { _ in nil }
         converging = policies.map { $0 != nil }
         troubled = servers.map { _ in ManagedAtomic(false) }
+        discovery = servers.map { _ in DiscoveryState() }
         scheduleFirstChecks(now: Clock.nowMs())
     }
 
@@ -104,6 +107,10 @@ final class HealthChecker: @unchecked Sendable {
                 if n > 0 {
                     for i in 0..<Int(n) where toks[i] != UInt64.max {
                         let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
+                        if UInt64(s) == DiscoveryState.tokenServer {
+                            if b < discovery.count { changed = discoveryProgress(b, now: after, timedOut: false) || changed }
+                            continue
+                        }
                         guard b < servers.count, s < servers[b].count else { continue }
                         changed = progress(servers[b][s], now: after) || changed
                     }
@@ -115,12 +122,19 @@ final class HealthChecker: @unchecked Sendable {
                         changed = launch(s, now: after) || changed
                     }
                 }
+                for b in discovery.indices where policies[b]?.discover == true {
+                    if let p = discovery[b].probe, after >= p.nextDeadline {
+                        changed = discoveryProgress(b, now: after, timedOut: true) || changed
+                    }
+                    discoverIfDue(b, now: after)
+                }
                 if changed { publishTable() }
             }
             _ = cepoll_eventfd_drain(wake)
         }
         lock.withLock {
             for s in servers.joined() { s.probe?.close(); s.probe = nil }
+            for b in discovery.indices { discovery[b].probe?.close(); discovery[b].probe = nil }
         }
         _ = cepoll_close(ep)
         _ = cepoll_close(wake)
@@ -133,6 +147,9 @@ final class HealthChecker: @unchecked Sendable {
                 if let p = s.probe { next = min(next, p.nextDeadline) } else if s.checked && s.state.admin != .maint {
                     next = min(next, s.nextCheckMs)
                 }
+            }
+            for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
+                next = min(next, d.probe?.nextDeadline ?? d.nextMs)
             }
             if next == UInt64.max { return 1000 }
             return next <= now ? 0 : Int32(min(next - now, 1000))
@@ -149,8 +166,7 @@ final class HealthChecker: @unchecked Sendable {
             return finish(s, r, now: now)
         case .pending:
             s.probe = p
-            _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP,
-                           UInt64(s.backend) << 32 | UInt64(s.server))
+            addToEpoll(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
             return false
         }
     }
@@ -163,8 +179,7 @@ final class HealthChecker: @unchecked Sendable {
             if s.patroni != nil { s.answer = PatroniAnswer.parse(p.response) }
             return finish(s, r, now: now)
         }
-        // Only the response is awaited now: stop EPOLLOUT from waking us (level-triggered).
-        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, UInt64(s.backend) << 32 | UInt64(s.server))
+        watchReadOnly(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
         return false
     }
 
@@ -245,6 +260,15 @@ final class HealthChecker: @unchecked Sendable {
             }
             hadServer[b] = has
         }
+    }
+
+    func addToEpoll(_ fd: Int32, token: UInt64) {
+        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP, token)
+    }
+
+    /// Only the response is awaited now: stop EPOLLOUT from waking the loop (level-triggered).
+    func watchReadOnly(_ fd: Int32, token: UInt64) {
+        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, token)
     }
 
     /// Wakes the loop (after an admin change that re-enables checks).

@@ -7,11 +7,16 @@ final class ServerHealth {
     let backend: Int
     let server: Int
     let backendName: String
-    let name: String
-    let config: ServerConfig
+    /// Mutable only for members discovered from Patroni's `/cluster` (a free slot takes a new member).
+    var name: String
+    var config: ServerConfig
     let isBackup: Bool
     /// Where checks go (`addr`/`port` or the server's own), nil for unchecked servers.
-    let checkAddress: SocketAddress?
+    var checkAddress: SocketAddress?
+    /// False for an unused discovery slot: not checked, not routed, not shown.
+    var present = true
+    /// Where traffic goes when it differs from the configured address (discovered members).
+    var address: SocketAddress?
     /// HTTP request bytes, or nil for a TCP connect check.
     let request: [UInt8]?
     let expects: [HTTPCheckExpect]
@@ -77,12 +82,39 @@ final class ServerHealth {
         if !state.running { downSinceMs = now }
     }
 
-    var checked: Bool { checkAddress != nil }
+    var checked: Bool { present && checkAddress != nil }
+
+    /// Puts a member discovered from `/cluster` into this free slot, DOWN until its first answer.
+    func admit(name: String, address: SocketAddress, checkAddress: SocketAddress, now: UInt64) {
+        self.name = name
+        config.name = name
+        self.address = address
+        self.checkAddress = checkAddress
+        present = true
+        state = HealthState(rise: config.rise, fall: config.fall, checked: true, initState: .fullyDown)
+        last = nil
+        answer = nil
+        nextCheckMs = now
+        lastChangeMs = now
+        downSinceMs = now
+    }
+
+    /// Frees the slot of a member that left the cluster; its sessions are cut.
+    func evict(now: UInt64) {
+        probe?.close()
+        probe = nil
+        present = false
+        checkAddress = nil
+        state.force(running: false, health: 0)
+        shutdownEpoch &+= 1
+        shutdownReason = UInt8(ascii: "D")
+        noteTransition(now: now, up: false)
+    }
 
     /// What the engine's routing table should say about this server.
     var runtimeState: ServerRuntimeState {
-        ServerRuntimeState(running: state.usable, weight: state.admin == .drain ? 0 : userWeight,
-                           shutdownEpoch: shutdownEpoch, shutdownReason: shutdownReason)
+        ServerRuntimeState(running: present && state.usable, weight: state.admin == .drain ? 0 : userWeight,
+                           shutdownEpoch: shutdownEpoch, shutdownReason: shutdownReason, address: address)
     }
 
     func noteTransition(now: UInt64, up: Bool) {

@@ -44,6 +44,15 @@ struct EngineBuilder {
                 servers.append(ServerSpec(name: s.name, address: addr, maxconn: s.maxconn, maxqueue: s.maxqueue,
                                           weight: s.weight, backup: s.backup))
             }
+            if let policy = p.patroni, policy.discover {
+                // Free slots for members discovered at run time (their address comes with the table).
+                let t = policy.template ?? ServerConfig(name: "", host: "0.0.0.0", port: 0)
+                while servers.count < policy.maxMembers {
+                    servers.append(ServerSpec(name: "", address: SocketAddress(ip: "0.0.0.0", port: 0)!,
+                                              maxconn: t.maxconn, maxqueue: t.maxqueue, weight: t.weight))
+                    resolved.append("0.0.0.0")
+                }
+            }
             backendIndex[p.name] = backends.count
             backendProxies.append(i)
             hosts.append(resolved)

@@ -80,8 +80,9 @@ final class StatsCollector: @unchecked Sendable {
 
     private func serverRows(_ b: Int, now: UInt64) -> [ServerStats] {
         let shared = engine.backends[b]
+        let addresses = engine.publisher.load().backends[b].addresses
         return checker.lock.withLock {
-            checker.servers[b].enumerated().map { s, h in
+            checker.servers[b].enumerated().filter { $0.element.present }.map { s, h in
                 var c = RowCounters()
                 c.scur = shared.serverSessions[s].value
                 c.smax = shared.serverSessions[s].max
@@ -99,7 +100,7 @@ final class StatsCollector: @unchecked Sendable {
                 c.lbtot = sum(engine.layout.server(b, s, .lbPicks))
                 let last = shared.lastSession[s].valueMs
                 c.lastsess = last == 0 ? -1 : Int(Clock.elapsed(last, now) / 1000)
-                let addr = engine.spec.backends[b].servers[s].address
+                let addr = h.address ?? addresses[s]
                 var st = ServerStats(
                     name: h.name, id: h.config.id ?? s + 1, address: addr.description, counters: c,
                     status: h.state.statusText, lastChangeSeconds: Int(Clock.elapsed(h.lastChangeMs, now) / 1000),
