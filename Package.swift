@@ -24,7 +24,8 @@ let package = Package(
             dependencies: [
                 "CEpoll",
                 .product(name: "Atomics", package: "swift-atomics"),
-            ]
+            ],
+            swiftSettings: [.strictMemorySafety()]
         ),
         .executableTarget(
             name: "gproxy",

@@ -15,12 +15,13 @@ extension Worker {
         s.up.srcReady = true
         s.down.dstReady = true
         _ = cepoll_setsockopt_int(clientFd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        // Counted before anything can fail: closeSession releases exactly what is held here.
+        counters.add(layout.frontend(fe, .sessions), 1)
+        engine.backends[be].sessions.forceAcquire()
         if cepoll_ctl(ep, CEPOLL_CTL_ADD, clientFd, eventMask, Worker.token(.client, slot, s.generation)) < 0 {
             closeSession(slot, s, "R-")
             return
         }
-        counters.add(layout.frontend(fe, .sessions), 1)
-        engine.backends[be].sessions.forceAcquire()
         assign(slot, s, avoid: -1)
     }
 
@@ -263,7 +264,7 @@ extension Worker {
 
     static func wallClockMs() -> Int64 {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        unsafe clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -17,13 +17,13 @@ public enum NamedThread {
     @discardableResult
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
         var tid = pthread_t()
-        let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
-        let rc = pthread_create(&tid, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            _ = cepoll_set_thread_name(box.name)
+        let box = unsafe Unmanaged.passRetained(Box(name, body)).toOpaque()
+        let rc = unsafe pthread_create(&tid, nil, { raw in
+            let box = unsafe Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            _ = unsafe cepoll_set_thread_name(box.name)
             box.body()
             return nil
-        }, box)
+        }, unsafe box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         return tid
     }
