@@ -160,16 +160,21 @@ async def cpu_bench(binary, n, seconds, warmup):
 # 2. Time from the last needed check to the first connection routed by the new table
 
 
+def listener(backlog):
+    """A blocking listening socket on 127.0.0.1 and its port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    return sock, sock.getsockname()[1]
+
+
 class Responder(threading.Thread):
     """Blocking check responder: 503 or 200; records when the first 200 after `arm()` went out."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.sock, self.port = listener(64)
         self.status = 503
         self.first_ok_ns = None
         self.armed = False
@@ -220,11 +225,7 @@ class EchoServer(threading.Thread):
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4096)
-        self.port = self.sock.getsockname()[1]
+        self.sock, self.port = listener(4096)
         self.first_accept_ns = None
         self.armed = False
         self.accepted = 0
