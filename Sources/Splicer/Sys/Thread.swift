@@ -25,10 +25,10 @@ public enum NamedThread {
 
     private static func create(name: String, stackSize: Int, detached: Bool, _ body: @escaping @Sendable () -> Void) -> pthread_t {
         var attr = pthread_attr_t()
-        pthread_attr_init(&attr)
-        defer { pthread_attr_destroy(&attr) }
-        if detached { pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED)) }
-        if stackSize > 0 { pthread_attr_setstacksize(&attr, stackSize) }
+        unsafe pthread_attr_init(&attr)
+        defer { unsafe pthread_attr_destroy(&attr) }
+        if detached { unsafe pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED)) }
+        if stackSize > 0 { unsafe pthread_attr_setstacksize(&attr, stackSize) }
         var tid = pthread_t()
         let box = unsafe Unmanaged.passRetained(Box(name, body)).toOpaque()
         let rc = unsafe pthread_create(&tid, &attr, { raw in
