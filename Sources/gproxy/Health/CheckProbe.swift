@@ -13,7 +13,7 @@ struct CheckProbe {
     private(set) var response: [UInt8] = []
     private let startedMs: UInt64
     /// The connect must finish by this time (L4TOUT), the whole check by `deadlineMs` (L7TOUT).
-    private let connectDeadlineMs: UInt64
+    let connectDeadlineMs: UInt64
     let deadlineMs: UInt64
     /// Responses are cut at HAProxy's tune.bufsize.
     static let maxResponse = 16384

@@ -58,7 +58,7 @@ extension HealthChecker {
         }
         let inter = converging[b] ? policy.fastInterMs : s.state.interval(
             inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
-        s.nextCheckMs = now + UInt64(inter)
+        schedule(s, at: now + UInt64(inter))
         return changed
     }
 
@@ -137,8 +137,8 @@ extension HealthChecker {
 
     /// Converging: ask every member again within `fast-inter`.
     private func hurry(_ b: Int, _ policy: PatroniPolicy, now: UInt64) {
-        for m in servers[b] where m.probe == nil {
-            m.nextCheckMs = min(m.nextCheckMs, now + UInt64(policy.fastInterMs))
+        for m in servers[b] where m.probe == nil && m.checked {
+            schedule(m, at: min(m.nextCheckMs, now + UInt64(policy.fastInterMs)))
         }
     }
 

@@ -33,6 +33,8 @@ final class HealthChecker: @unchecked Sendable {
     let policies: [PatroniPolicy?]
     var writer: [Int?]
     var converging: [Bool]
+    /// Due checks and probe deadlines (see CheckSchedule).
+    private var timetable = CheckSchedule()
     /// `patroni ... discover` state per backend.
     var discovery: [DiscoveryState]
     /// Set by workers (`noteServerTrouble`), taken by the checker loop.
@@ -69,7 +71,7 @@ final class HealthChecker: @unchecked Sendable {
         let mininter = inters.filter { $0 >= 1000 }.min() ?? inters.max() ?? 1000
         for (i, s) in checked.enumerated() {
             // Patroni-aware members are asked at once: nothing is routed until they answer.
-            s.nextCheckMs = now + (s.patroni != nil ? UInt64(i) : UInt64(mininter * i / checked.count))
+            schedule(s, at: now + (s.patroni != nil ? UInt64(i) : UInt64(mininter * i / checked.count)))
         }
     }
 
@@ -99,8 +101,8 @@ final class HealthChecker: @unchecked Sendable {
             lock.withLock {
                 for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
                     if let p = policies[b] {
-                        for m in servers[b] where m.probe == nil {
-                            m.nextCheckMs = min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50)))
+                        for m in servers[b] where m.probe == nil && m.checked {
+                            schedule(m, at: min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50))))
                         }
                     }
                 }
@@ -115,10 +117,16 @@ final class HealthChecker: @unchecked Sendable {
                         changed = progress(servers[b][s], now: after) || changed
                     }
                 }
-                for s in servers.joined() {
+                while let e = timetable.popDeadline(upTo: after) {
+                    let s = servers[Int(e.backend)][Int(e.server)]
                     if let p = s.probe, after >= p.nextDeadline {
                         changed = finish(s, p.timedOut(now: after), now: after) || changed
-                    } else if s.probe == nil, s.checked, s.state.admin != .maint, after >= s.nextCheckMs {
+                    }
+                }
+                while let e = timetable.popDue(upTo: after) {
+                    let s = servers[Int(e.backend)][Int(e.server)]
+                    // Stale entries (rescheduled, in maintenance, already running) are dropped.
+                    if s.probe == nil, s.checked, s.state.admin != .maint, s.nextCheckMs == e.time {
                         changed = launch(s, now: after) || changed
                     }
                 }
@@ -142,12 +150,7 @@ final class HealthChecker: @unchecked Sendable {
 
     private func timeout(now: UInt64) -> Int32 {
         lock.withLock {
-            var next = UInt64.max
-            for s in servers.joined() {
-                if let p = s.probe { next = min(next, p.nextDeadline) } else if s.checked && s.state.admin != .maint {
-                    next = min(next, s.nextCheckMs)
-                }
-            }
+            var next = timetable.earliest ?? UInt64.max
             for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
                 next = min(next, d.probe?.nextDeadline ?? d.nextMs)
             }
@@ -166,6 +169,7 @@ final class HealthChecker: @unchecked Sendable {
             return finish(s, r, now: now)
         case .pending:
             s.probe = p
+            timetable.probeStarted(s, connectDeadline: p.connectDeadlineMs, deadline: p.deadlineMs)
             addToEpoll(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
             return false
         }
@@ -195,7 +199,7 @@ final class HealthChecker: @unchecked Sendable {
         let transition = s.state.record(passed: r.passed)
         // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
         let inter = s.state.interval(inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
-        s.nextCheckMs = now + UInt64(inter)
+        schedule(s, at: now + UInt64(inter))
         if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
             let verb = r.passed ? "succeeded" : "failed"
             eventLog.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
@@ -264,6 +268,12 @@ final class HealthChecker: @unchecked Sendable {
 
     func addToEpoll(_ fd: Int32, token: UInt64) {
         _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP, token)
+    }
+
+    /// Sets when `s` is checked next (caller holds `lock`).
+    func schedule(_ s: ServerHealth, at time: UInt64) {
+        s.nextCheckMs = time
+        timetable.checkDue(s)
     }
 
     /// Only the response is awaited now: stop EPOLLOUT from waking the loop (level-triggered).

@@ -101,6 +101,7 @@ extension HealthChecker {
                 continue
             }
             slot.admit(name: m.name, address: addr, checkAddress: api, now: now)
+            schedule(slot, at: now)
             eventLog.event(.notice, "Server \(slot.backendName)/\(m.name) joined from Patroni /cluster (\(addr), API \(api)).",
                            sink: logSinks[b])
             changed = true

@@ -94,7 +94,6 @@ final class ServerHealth {
         state = HealthState(rise: config.rise, fall: config.fall, checked: true, initState: .fullyDown)
         last = nil
         answer = nil
-        nextCheckMs = now
         lastChangeMs = now
         downSinceMs = now
     }

@@ -142,7 +142,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                     // Leaving maintenance: UP at once with health = rise, checked right away (HAProxy §3.2).
                     s.state.force(running: true, health: s.state.rise)
                     s.noteTransition(now: now, up: true)
-                    s.nextCheckMs = now
+                    checker.schedule(s, at: now)
                     log.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
                 }
                 if state == .drain {
