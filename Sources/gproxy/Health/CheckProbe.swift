@@ -59,6 +59,8 @@ struct CheckProbe {
             if sent < 0 && sent != -Int(EAGAIN) {
                 return .finished(l4Failure(Int32(-sent), now))
             }
+            // The reply cannot be there yet: wait for its edge instead of a read that says EAGAIN.
+            return .pending
         }
         guard request != nil else {
             return .finished(CheckResult(status: .l4ok, code: nil, info: nil, durationMs: duration(now)))

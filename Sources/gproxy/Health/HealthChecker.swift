@@ -183,7 +183,6 @@ final class HealthChecker: @unchecked Sendable {
             if s.patroni != nil { s.answer = PatroniAnswer.parse(p.response) }
             return finish(s, r, now: now)
         }
-        watchReadOnly(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
         return false
     }
 
@@ -266,19 +265,16 @@ final class HealthChecker: @unchecked Sendable {
         }
     }
 
+    /// Edge-triggered: one event when the connect completes, one when the reply arrives; no
+    /// EPOLL_CTL_MOD in between and no read that can only say EAGAIN.
     func addToEpoll(_ fd: Int32, token: UInt64) {
-        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP, token)
+        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET, token)
     }
 
     /// Sets when `s` is checked next (caller holds `lock`).
     func schedule(_ s: ServerHealth, at time: UInt64) {
         s.nextCheckMs = time
         timetable.checkDue(s)
-    }
-
-    /// Only the response is awaited now: stop EPOLLOUT from waking the loop (level-triggered).
-    func watchReadOnly(_ fd: Int32, token: UInt64) {
-        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, token)
     }
 
     /// Wakes the loop (after an admin change that re-enables checks).

@@ -63,7 +63,6 @@ extension HealthChecker {
         guard var p = discovery[b].probe else { return false }
         if !timedOut, case .pending = p.onEvent(request: DiscoveryState.request, expects: [], readToEnd: true, now: now) {
             discovery[b].probe = p
-            watchReadOnly(p.fd, token: UInt64(b) << 32 | DiscoveryState.tokenServer)
             return false
         }
         let members = timedOut ? nil : ClusterMember.parse(p.response)
