@@ -37,7 +37,8 @@ final class Session {
     var queueMs = -1
     var connectStartMs: UInt64 = 0
     var connectMs = -1
-    /// Set when the session is queued on a server's own queue (for the log's srv_queue).
+    /// The session sits in the worker's ready list (it spent its relay budget and must be pumped
+    /// again without waiting for an event).
     var inReadyList = false
 
     func reset(frontend: Int, backend: Int, clientFd: Int32, address: SocketAddress, now: UInt64, wallMs: Int64) {

@@ -156,9 +156,9 @@ import Glibc
         for m in messages {
             switch m {
             case .grant(let t): granted(t)
-            case .pauseListeners: closeListeners(keepAddresses: true); listenersPaused = true
+            case .pauseListeners: closeListeners(); listenersPaused = true
             case .resumeListeners: reopenListeners()
-            case .softStop: softStopping = true; closeListeners(keepAddresses: false)
+            case .softStop: softStopping = true; closeListeners()
             case .stop: stopping = true
             case .retryAccept: acceptOnAllListeners()
             case .tableChanged: break  // the refresh at the top of the loop does the work
@@ -233,7 +233,8 @@ import Glibc
         }
     }
 
-    private func closeListeners(keepAddresses: Bool) {
+    /// Closes this worker's listening sockets (their addresses stay known for a resume).
+    private func closeListeners() {
         for i in listeners.indices where listeners[i].fd >= 0 {
             Socket.close(listeners[i].fd)
             listeners[i].fd = -1
@@ -255,7 +256,7 @@ import Glibc
         for i in sessions.indices where sessions[i].phase != .free {
             closeSession(Int32(i), sessions[i], "K-")
         }
-        closeListeners(keepAddresses: false)
+        closeListeners()
         pipes.closeAll()
         _ = cepoll_close(ep)
     }
