@@ -37,10 +37,10 @@ struct SignalLoop {
                 return
             case SIGTTOU:
                 runtime.engine.pauseListeners()
-                for p in runtime.plan.frontendProxies { runtime.log.event(.notice, "Paused proxy \(config.proxies[p].name).") }
+                for p in runtime.plan.frontendProxies { runtime.logger.event(.notice, "Paused proxy \(config.proxies[p].name).") }
             case SIGTTIN:
                 runtime.engine.resumeListeners()
-                for p in runtime.plan.frontendProxies { runtime.log.event(.notice, "Resumed proxy \(config.proxies[p].name).") }
+                for p in runtime.plan.frontendProxies { runtime.logger.event(.notice, "Resumed proxy \(config.proxies[p].name).") }
             case SIGHUP:
                 dumpStates()
             default:
@@ -59,7 +59,7 @@ struct SignalLoop {
         for (f, p) in runtime.plan.frontendProxies.enumerated() {
             let fe = e.total(e.layout.frontend(f, .sessions))
             let be = e.total(e.layout.backend(e.spec.frontends[f].backend, .sessions))
-            runtime.log.event(.warning, "Proxy \(config.proxies[p].name) stopped (cumulated conns: FE: \(fe), BE: \(be)).")
+            runtime.logger.event(.warning, "Proxy \(config.proxies[p].name) stopped (cumulated conns: FE: \(fe), BE: \(be)).")
         }
     }
 
@@ -67,9 +67,9 @@ struct SignalLoop {
     private func dumpStates() {
         let snap = runtime.snapshot()
         for p in snap.proxies where p.backend != nil {
-            runtime.log.event(.notice, "SIGHUP received, dumping servers states for proxy \(p.name).")
+            runtime.logger.event(.notice, "SIGHUP received, dumping servers states for proxy \(p.name).")
             for s in p.servers {
-                runtime.log.event(.notice, "SIGHUP: Server \(p.name)/\(s.name) is \(s.status). Conn: \(s.counters.scur) act, "
+                runtime.logger.event(.notice, "SIGHUP: Server \(p.name)/\(s.name) is \(s.status). Conn: \(s.counters.scur) act, "
                     + "\(s.counters.qcur ?? 0) pend, \(s.counters.stot) tot.")
             }
         }

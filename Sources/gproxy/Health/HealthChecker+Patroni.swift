@@ -143,7 +143,7 @@ extension HealthChecker {
     }
 
     private func log(_ severity: SyslogSeverity, _ text: String, _ b: Int) {
-        eventLog.event(severity, text, sink: logSinks[b])
+        loggers[b].event(severity, text)
     }
 
     /// The routing states of one backend, with `fallback-to-leader` applied.

@@ -1,4 +1,5 @@
 import Atomics
+import Logging
 import CEpoll
 import Glibc
 import Splicer
@@ -15,9 +16,9 @@ final class HealthChecker: @unchecked Sendable {
     /// Per engine backend, per server.
     let servers: [[ServerHealth]]
     let lock = PThreadLock()
-    let eventLog: EventLog
-    /// Log targets per backend (the proxy's own, or the global ones with `log global`).
-    let logSinks: [LogSink]
+    /// One swift-log logger per backend, writing to its log targets (the proxy's own, or the global
+    /// ones with `log global`) and, in HAProxy's console format, to stderr.
+    let loggers: [Logger]
     /// `listen` sections are called "proxy" in HAProxy's messages, `backend` sections "backend".
     private let backendWords: [String]
     private let logHealthChecks: [Bool]
@@ -46,8 +47,7 @@ final class HealthChecker: @unchecked Sendable {
          logHealthChecks: [Bool]) throws {
         self.engine = engine
         self.servers = servers
-        self.eventLog = log
-        self.logSinks = sinks
+        loggers = sinks.map { log.logger(sink: $0) }
         self.backendWords = backendWords
         self.logHealthChecks = logHealthChecks
         ep = cepoll_create()
@@ -201,8 +201,8 @@ final class HealthChecker: @unchecked Sendable {
         schedule(s, at: now + UInt64(inter))
         if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
             let verb = r.passed ? "succeeded" : "failed"
-            eventLog.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
-                + "\(r.logDetail), status: \(s.state.progressText).", sink: logSinks[s.backend])
+            loggers[s.backend].event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
+                + "\(r.logDetail), status: \(s.state.progressText).")
         }
         guard let transition else { return false }
         apply(transition, to: s, reason: logHealthChecks[s.backend] ? nil : r.logDetail, now: now)
@@ -223,8 +223,8 @@ final class HealthChecker: @unchecked Sendable {
             }
             let sessions = engine.backends[s.backend].serverSessions[s.server].value
             let queued = engine.backends[s.backend].queued(onServer: s.server)
-            eventLog.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
-                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: logSinks[s.backend])
+            loggers[s.backend].event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
+                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.")
         case .wentUp:
             s.noteTransition(now: now, up: true)
             if s.config.shutdownBackupSessionsOnUp && !s.isBackup && s.userWeight > 0 {
@@ -234,8 +234,8 @@ final class HealthChecker: @unchecked Sendable {
                 }
             }
             let queued = engine.backends[s.backend].queuedInBackend
-            eventLog.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
-                + " 0 sessions requeued, \(queued) total in queue.", sink: logSinks[s.backend])
+            loggers[s.backend].event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
+                + " 0 sessions requeued, \(queued) total in queue.")
         }
     }
 
@@ -258,8 +258,8 @@ final class HealthChecker: @unchecked Sendable {
             let has = !table.backends[b].eligibleServers.isEmpty
             if hadServer[b] && !has {
                 let name = engine.spec.backends[b].name
-                eventLog.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
-                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: logSinks[b])
+                loggers[b].event(.emerg, "\(backendWords[b]) \(name) has no server available!",
+                          console: "\(backendWords[b]) '\(name)' has no server available!")
             }
             hadServer[b] = has
         }

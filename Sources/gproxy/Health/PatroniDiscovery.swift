@@ -83,8 +83,7 @@ extension HealthChecker {
         for s in servers[b] where s.present && !members.contains(where: { matches(s, $0) }) {
             if writer[b] == s.server { writer[b] = nil }
             s.evict(now: now)
-            eventLog.event(.alert, "Server \(s.backendName)/\(s.name) left the Patroni cluster: removed, its sessions are cut.",
-                           sink: logSinks[b])
+            loggers[b].event(.alert, "Server \(s.backendName)/\(s.name) left the Patroni cluster: removed, its sessions are cut.")
             changed = true
         }
         for m in members where !servers[b].contains(where: { $0.present && matches($0, m) }) {
@@ -93,16 +92,15 @@ extension HealthChecker {
             else { continue }
             guard let slot = servers[b].first(where: { !$0.present }) else {
                 if !discovery[b].fullWarned {
-                    eventLog.event(.warning, "backend \(servers[b][0].backendName): no free slot for Patroni member \(m.name) "
-                        + "(raise 'discover max-members').", sink: logSinks[b])
+                    loggers[b].event(.warning, "backend \(servers[b][0].backendName): no free slot for Patroni member \(m.name) "
+                        + "(raise 'discover max-members').")
                     discovery[b].fullWarned = true
                 }
                 continue
             }
             slot.admit(name: m.name, address: addr, checkAddress: api, now: now)
             schedule(slot, at: now)
-            eventLog.event(.notice, "Server \(slot.backendName)/\(m.name) joined from Patroni /cluster (\(addr), API \(api)).",
-                           sink: logSinks[b])
+            loggers[b].event(.notice, "Server \(slot.backendName)/\(m.name) joined from Patroni /cluster (\(addr), API \(api)).")
             changed = true
         }
         if changed { converging[b] = true }

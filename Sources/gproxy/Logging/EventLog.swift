@@ -36,17 +36,29 @@ final class EventLog: @unchecked Sendable {
         (override ?? sink).emit(severity, text)
     }
 
-    var logger: Logger {
+    /// A swift-log `Logger` writing to stderr and to `sink` (nil = the global targets).
+    func logger(label: String = "gproxy", sink: LogSink? = nil) -> Logger {
         let me = self
-        return Logger(label: "gproxy") { _ in EventLogHandler(log: me) }
+        return Logger(label: label) { _ in EventLogHandler(log: me, sink: sink) }
     }
 }
 
-/// swift-log bridge: `logger.critical("...", metadata: ["severity": "emerg"])`.
+extension Logger {
+    /// Logs at one of HAProxy's exact syslog levels (emerg, alert, notice, ...), which swift-log's
+    /// seven levels cannot all express: the level travels in the `severity` metadata.
+    func event(_ severity: SyslogSeverity, _ text: String, console: String? = nil) {
+        var metadata: Logger.Metadata = ["severity": .string(severity.name)]
+        if let console { metadata["console"] = .string(console) }
+        log(level: severity.swiftLogLevel, "\(text)", metadata: metadata)
+    }
+}
+
+/// The swift-log handler behind gproxy's loggers: HAProxy-style stderr line plus the log targets.
 struct EventLogHandler: LogHandler {
     let log: EventLog
+    let sink: LogSink?
     var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
+    var logLevel: Logger.Level = .trace
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -68,6 +80,8 @@ struct EventLogHandler: LogHandler {
            let exact = SyslogSeverity(name: s) {
             severity = exact
         }
-        log.event(severity, event.message.description)
+        var console: String?
+        if case .string(let c)? = metadata?["console"] { console = c }
+        log.event(severity, event.message.description, console: console, sink: sink)
     }
 }

@@ -1,6 +1,7 @@
 import CEpoll
 import Foundation
 import Glibc
+import Logging
 import Splicer
 
 /// Syslog severities, as HAProxy uses them (its log levels map onto these numbers).
@@ -22,6 +23,22 @@ enum SyslogSeverity: Int, Comparable, Sendable {
     }
 
     static func < (a: SyslogSeverity, b: SyslogSeverity) -> Bool { a.rawValue > b.rawValue }
+
+    var name: String {
+        ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"][rawValue]
+    }
+
+    /// The nearest swift-log level (the exact one travels in metadata, see `Logger.event`).
+    var swiftLogLevel: Logger.Level {
+        switch self {
+        case .emerg, .alert, .crit: .critical
+        case .err: .error
+        case .warning: .warning
+        case .notice: .notice
+        case .info: .info
+        case .debug: .debug
+        }
+    }
 }
 
 /// Writes log lines to the configured `log` targets: stdout, stderr, or UDP syslog (RFC 3164 by

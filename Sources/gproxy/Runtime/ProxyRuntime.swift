@@ -1,4 +1,5 @@
 import CEpoll
+import Logging
 import Glibc
 import Splicer
 
@@ -12,6 +13,8 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     let checker: HealthChecker
     let collector: StatsCollector
     let log: EventLog
+    /// The process-wide logger (global log targets + stderr).
+    let logger: Logger
     private(set) var statsServers: [StatsServer] = []
     private(set) var runtimeSockets: [RuntimeSocketServer] = []
 
@@ -23,6 +26,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         let builder = EngineBuilder(config: config)
         plan = try builder.plan(workers: workers ?? config.global.nbthread ?? max(1, cores), globalMaxconn: globalMaxconn)
         log = EventLog(sink: LogSink(targets: config.global.logTargets), quiet: quiet)
+        logger = log.logger()
         engine = try Engine(spec: plan.spec)
         let now = Clock.nowMs()
         let plan = self.plan
@@ -132,10 +136,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                         s.shutdownReason = UInt8(ascii: "D")
                     }
                     let sessions = engine.backends[s.backend].serverSessions[s.server].value
-                    log.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(leftText(s.backend))"
+                    logger.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(leftText(s.backend))"
                         + " \(sessions) sessions active, 0 requeued, 0 remaining in queue.")
                 } else {
-                    log.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
+                    logger.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
                 }
             case .ready, .drain:
                 if old == .maint {
@@ -143,12 +147,12 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                     s.state.force(running: true, health: s.state.rise)
                     s.noteTransition(now: now, up: true)
                     checker.schedule(s, at: now)
-                    log.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
+                    logger.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
                 }
                 if state == .drain {
-                    log.event(.notice, "\(prefix) \(name) enters drain state.")
+                    logger.event(.notice, "\(prefix) \(name) enters drain state.")
                 } else if old == .drain {
-                    log.event(.notice, "\(prefix) \(name) is UP (leaving forced drain).")
+                    logger.event(.notice, "\(prefix) \(name) is UP (leaving forced drain).")
                 }
             }
             checker.publishTable()
