@@ -197,7 +197,7 @@ def fd_count(pid: int) -> int:
 # ----------------------------------------------------------------------------- proxy configs
 
 def proxy_cfg(listens: list[dict], *, nbthread: int, maxconn: int = 20000, stats_port: int | None = None,
-              timeout_queue: str = "60s") -> str:
+              timeout_queue: str = "60s", extra_global: list[str] | None = None) -> str:
     """haproxy.cfg text understood by both gproxy and haproxy.
 
     listens: [{name, port, servers: [(name, port, maxconn|None)], options: [..]}]
@@ -206,6 +206,7 @@ def proxy_cfg(listens: list[dict], *, nbthread: int, maxconn: int = 20000, stats
         "global",
         f"    nbthread {nbthread}",
         f"    maxconn {maxconn}",
+    ] + [f"    {g}" for g in (extra_global or [])] + [
         "",
         "defaults",
         "    mode tcp",
