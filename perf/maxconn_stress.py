@@ -217,6 +217,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 unless every client was served intact")
     ap.add_argument("--json", help="write the results as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
+    ap.add_argument("--write", action="store_true", help="append a dated section to perf/RESULTS.md")
     a = ap.parse_args()
     limit = _lab.raise_nofile()
     if limit < a.clients + 200:
@@ -241,9 +242,25 @@ def main() -> int:
     finally:
         lab.close()
     info = _lab.machine_info()
-    print(f"\nmaxconn stress  {info['date']}  nproc={info['nproc']}  kernel={info['kernel']}  "
-          f"threads={a.threads}  loadavg={' '.join(info['loadavg'])}")
+    header = (f"date {info['date']}, nproc {info['nproc']}, kernel {info['kernel']}, proxy threads {a.threads}, "
+              f"loadavg {' '.join(info['loadavg'])}, hold {a.hold_ms} ms, payload 1-8 KB, seed {a.seed}")
+    cmd = "python3 perf/maxconn_stress.py " + " ".join(sys.argv[1:])
+    print(f"\nmaxconn stress: {header}\ncommand: {cmd}\n")
     print(table(rows))
+    if a.write:
+        path = os.path.join(_lab.HERE, "RESULTS.md")
+        with open(path, "a") as f:
+            if f.tell() == 0:
+                f.write("# gproxy perf lab results\n")
+            f.write(f"\n## maxconn stress {info['date']}\n\n- {header}\n- command: `{cmd}`\n"
+                    f"- config: 4 echo servers `maxconn 100`, roundrobin, global maxconn "
+                    f"{rows[0]['global_maxconn'] if rows else '?'}, timeout queue 60s, timeout connect 5s\n\n")
+            f.write(table(rows) + "\n")
+            for r in rows:
+                if r["lost"] or r["corrupted"] or not r["proxy_alive_after"]:
+                    f.write(f"\n- {r['proxy']}: lost {r['lost']} ({r['lost_reasons']}), corrupted {r['corrupted']}, "
+                            f"alive after: {r['proxy_alive_after']}; repro: `{r['repro']}`\n")
+        print(f"\nappended to {path}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"info": info, "args": vars(a), "results": rows}, f, indent=1)
