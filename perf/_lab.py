@@ -200,7 +200,7 @@ def proxy_cfg(listens: list[dict], *, nbthread: int, maxconn: int = 20000, stats
               timeout_queue: str = "60s", extra_global: list[str] | None = None) -> str:
     """haproxy.cfg text understood by both gproxy and haproxy.
 
-    listens: [{name, port, servers: [(name, port, maxconn|None)], options: [..]}]
+    listens: [{name, port, servers: [(name, port, maxconn|None)], options: [..], lines: [raw lines]}]
     """
     out = [
         "global",
@@ -222,6 +222,8 @@ def proxy_cfg(listens: list[dict], *, nbthread: int, maxconn: int = 20000, stats
         out.append("    balance roundrobin")
         for o in l.get("options", []):
             out.append(f"    option {o}")
+        for extra in l.get("lines", []):
+            out.append(f"    {extra}")
         for (sname, sport, smax) in l["servers"]:
             out.append(f"    server {sname} 127.0.0.1:{sport}" + (f" maxconn {smax}" if smax else ""))
         out.append("")

@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import sys
 import time
 
@@ -122,9 +123,42 @@ def stress_maxconn(n: int) -> int:
     return max(100, min(n + 100, (_lab.raise_nofile() - 100) // 2))
 
 
-def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold, deadline) -> dict:
+LOG_RE = re.compile(rb" opengauss (\S+)/(\S+) (-?\d+)/(-?\d+)/\+?(-?\d+) (\d+) (\S\S) ")
+
+
+def parse_session_log(path: str) -> dict:
+    """Proxy-side queue times from the tcplog lines (%Tw/%Tc/%Tt, termination state)."""
+    tw, states, lines = [], {}, 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                m = LOG_RE.search(line)
+                if not m:
+                    continue
+                lines += 1
+                if int(m.group(3)) >= 0:
+                    tw.append(int(m.group(3)))
+                st = m.group(7).decode()
+                states[st] = states.get(st, 0) + 1
+    except OSError:
+        pass
+    return {"log_lines": lines, "log_states": states,
+            "tw_p50_ms": _lab.percentile(tw, 50), "tw_p99_ms": _lab.percentile(tw, 99),
+            "tw_max_ms": max(tw) if tw else None, "tw_queued": sum(1 for x in tw if x > 0)}
+
+
+def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold, deadline,
+               proxy_log: bool = True) -> dict:
     eports = [_lab.free_port() for _ in range(N_SERVERS)]
     port, stats_port = _lab.free_port(), _lab.free_port()
+    sink = None
+    logfile = lab.path(f"sessions-{kind}.log")
+    extra_global, lines, options = [], [], []
+    if proxy_log:
+        lport = _lab.free_port()
+        sink = lab.start(f"syslog-{kind}", [sys.executable, os.path.join(_lab.HERE, "syslog_sink.py"),
+                                            "--port", str(lport), "--out", logfile])
+        extra_global, lines, options = [f"log 127.0.0.1:{lport} local0"], ["log global"], ["tcplog"]
     estats = lab.path(f"echo-{kind}.json")
     echo = lab.start(f"echo-{kind}", [sys.executable, os.path.join(_lab.HERE, "echo_server.py"),
                                       "--ports", ",".join(map(str, eports)), "--stats", estats])
@@ -132,10 +166,10 @@ def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold,
     try:
         for p in eports:
             _lab.wait_port(p, proc=echo)
-        cfg = _lab.proxy_cfg([{"name": "opengauss", "port": port,
+        cfg = _lab.proxy_cfg([{"name": "opengauss", "port": port, "options": options, "lines": lines,
                                "servers": [(f"pg{i + 1}", p, SERVER_MAXCONN) for i, p in enumerate(eports)]}],
                              nbthread=nbthread, maxconn=stress_maxconn(n), stats_port=stats_port,
-                             timeout_queue="60s")
+                             timeout_queue="60s", extra_global=extra_global)
         cfg_path = lab.write(f"stress-{kind}.cfg", cfg)
         _lab.check_cfg(kind, cfg_path)
         argv = _lab.proxy_argv(kind, cfg_path)
@@ -157,6 +191,10 @@ def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold,
     finally:
         rc = lab.stop(proxy)
         lab.stop(echo)
+        if sink is not None:
+            time.sleep(0.3)
+            lab.stop(sink)
+    plog = parse_session_log(logfile) if proxy_log else {}
     ok = [r for r in res if r and r["ok"]]
     corrupt = [r for r in res if r and r["corrupt"]]
     lost = [r for r in res if not r or (not r["ok"] and not r["corrupt"])]
@@ -181,6 +219,7 @@ def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold,
         "connect_p99_ms": round(1000 * _lab.percentile(cq, 99), 1) if cq else None,
         "connect_max_ms": round(1000 * max(cq), 1) if cq else None,
         "connect_over_900ms": sum(1 for x in cq if x > 0.9),
+        **plog,
         "wall_s": round(wall, 2),
         "rss_rest_kb": rss0, "rss_peak_kb": hwm if hwm is not None else peak.get("rss_peak_kb"),
         "cpu_s": round(cpu1 - cpu0, 2) if cpu1 is not None else None,
@@ -194,8 +233,10 @@ def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold,
 
 def table(rows: list[dict]) -> str:
     keys = [("clients", "clients"), ("global maxconn", "global_maxconn"), ("served", "served"), ("lost", "lost"), ("corrupted", "corrupted"),
-            ("queue peak (BACKEND qmax / sampled qcur)", None), ("time in queue p50 ms", "queue_p50_ms"),
-            ("time in queue p99 ms", "queue_p99_ms"), ("time in queue max ms", "queue_max_ms"),
+            ("queue peak (BACKEND qmax / sampled qcur)", None), ("client-observed time in queue p50 ms", "queue_p50_ms"),
+            ("client-observed time in queue p99 ms", "queue_p99_ms"),
+            ("client-observed time in queue max ms", "queue_max_ms"),
+            ("proxy-logged queue time Tw p50 / p99 / max ms", "TW"), ("sessions logged (tcplog) / with Tw > 0", "LOGN"),
             ("connect() p50 / p99 / max ms (incl. client loop lag)", None), ("connect() > 0.9 s (client-observed)", "connect_over_900ms"),
             ("wall s (all clients)", "wall_s"), ("proxy CPU s", "cpu_s"),
             ("RSS at rest MiB", "rss_rest_kb"), ("peak RSS (VmHWM) MiB", "rss_peak_kb"),
@@ -205,7 +246,12 @@ def table(rows: list[dict]) -> str:
     for label, k in keys:
         cells = []
         for r in rows:
-            if k is None and label.startswith("connect()"):
+            if k == "TW":
+                cells.append(f"{r.get('tw_p50_ms')} / {r.get('tw_p99_ms')} / {r.get('tw_max_ms')}" if r.get("log_lines")
+                             else "n/a")
+            elif k == "LOGN":
+                cells.append(f"{r.get('log_lines', 'n/a')} / {r.get('tw_queued', 'n/a')}")
+            elif k is None and label.startswith("connect()"):
                 cells.append(f"{r['connect_p50_ms']} / {r['connect_p99_ms']} / {r['connect_max_ms']}")
             elif k is None:
                 cells.append(f"{r['qmax']} / {r['qcur_peak_sampled']}")
@@ -227,6 +273,8 @@ def main() -> int:
     ap.add_argument("--hold-ms", default="50,200", help="session hold range after the echo, ms (default 50,200)")
     ap.add_argument("--deadline", type=float, default=120.0, help="per-step client timeout, s")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-proxy-log", action="store_true",
+                    help="do not enable tcplog to a UDP syslog sink (proxy-side Tw queue times)")
     ap.add_argument("--check", action="store_true", help="exit 1 unless every client was served intact")
     ap.add_argument("--json", help="write the results as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
@@ -243,7 +291,7 @@ def main() -> int:
         for k in kinds:
             print(f"[maxconn_stress] {k}: {a.clients} clients, 4 servers x maxconn {SERVER_MAXCONN} ...",
                   file=sys.stderr, flush=True)
-            r = stress_one(lab, k, a.clients, a.threads, a.seed, hold, a.deadline)
+            r = stress_one(lab, k, a.clients, a.threads, a.seed, hold, a.deadline, proxy_log=not a.no_proxy_log)
             rows.append(r)
             print(f"[maxconn_stress] {k}: served {r['served']} lost {r['lost']} corrupted {r['corrupted']} "
                   f"queue peak {r['queue_peak']} in {r['wall_s']} s", file=sys.stderr, flush=True)
