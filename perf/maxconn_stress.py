@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """maxconn / queue stress: N concurrent clients through a seed-like listen (4 echo servers, maxconn 100).
 
-Each client connects, sends a random payload (1-8 KB), reads it back through the proxy, checks it
-byte for byte, holds the session 50-200 ms and closes.
-"Time in queue" starts when the client's connect() completes (the kernel finishes the handshake
-even before the proxy accepts). With 10,000 clients the single Python event loop is itself saturated
-for ~2 s while it issues the connects, so both the connect() and the queue figures include
-client-side loop lag: compare the proxies within one run, and read the two rows together. 400 sessions are served at a time; the
-rest wait in the proxy's backend queue (timeout queue 60s, timeout connect 5s).
+Each client connects, sends a random payload (1-8 KB, --payload), reads it back through the proxy,
+checks it byte for byte, holds the session 50-200 ms and closes. 400 sessions are served at a time;
+the rest wait in the proxy's backend queue (timeout queue 60s, timeout connect 5s).
+
+"Client-observed time in queue" starts when the client's connect() completes (the kernel finishes
+the handshake even before the proxy accepts). With 10,000 clients the single Python event loop is
+itself saturated for ~2 s while it issues the connects, so the connect() and client-side queue
+figures include client loop lag. The proxy-side figure is each proxy's own `option tcplog` %Tw,
+sent to a UDP syslog sink (perf/syslog_sink.py); prefer it.
 
 Reports per proxy: served / lost / corrupted, peak backend queue (stats CSV qcur sampled every 50 ms
 and qmax), client-observed time in queue (connect -> first echoed byte) p50/p99, wall time, peak RSS
@@ -34,17 +36,20 @@ SERVER_MAXCONN = 100
 N_SERVERS = 4
 
 
-async def one_client(i: int, port: int, rng: random.Random, res: list, hold: tuple[float, float], deadline: float):
-    payload = rng.randbytes(rng.randint(1024, 8192))
+async def one_client(i: int, port: int, rng: random.Random, res: list, hold: tuple[float, float], deadline: float,
+                     size: tuple[int, int] = (1024, 8192)):
+    payload = rng.randbytes(rng.randint(*size))
     rec = {"ok": False, "corrupt": False, "err": None, "queue_s": None}
     t_start = time.monotonic()
     writer = None
+    send = None
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), deadline)
         t_conn = time.monotonic()
         rec["connect_s"] = t_conn - t_start
-        writer.write(payload)
-        await writer.drain()
+        # Write concurrently with reading: a payload larger than the socket buffers would otherwise
+        # deadlock against the echo.
+        send = asyncio.ensure_future(_send(writer, payload))
         got = bytearray()
         first = await asyncio.wait_for(reader.read(65536), deadline)
         if not first:
@@ -56,6 +61,7 @@ async def one_client(i: int, port: int, rng: random.Random, res: list, hold: tup
             if not chunk:
                 raise ConnectionError(f"EOF after {len(got)}/{len(payload)} bytes")
             got += chunk
+        await send
         if bytes(got[:len(payload)]) != payload or len(got) != len(payload):
             rec["corrupt"] = True
         else:
@@ -64,6 +70,8 @@ async def one_client(i: int, port: int, rng: random.Random, res: list, hold: tup
     except Exception as e:  # noqa: BLE001 -- every failure is a "lost" client, keep its reason
         rec["err"] = f"{type(e).__name__}: {e}"[:160]
     finally:
+        if send is not None and not send.done():
+            send.cancel()
         if writer is not None:
             writer.close()
             try:
@@ -72,6 +80,11 @@ async def one_client(i: int, port: int, rng: random.Random, res: list, hold: tup
                 pass
     rec["total_s"] = time.monotonic() - t_start
     res[i] = rec
+
+
+async def _send(writer, payload: bytes):
+    writer.write(payload)
+    await writer.drain()
 
 
 async def poll_stats(stats_port: int, backend: str, peak: dict, stop: asyncio.Event, pid: int):
@@ -101,14 +114,14 @@ async def poll_stats(stats_port: int, backend: str, peak: dict, stop: asyncio.Ev
             pass
 
 
-async def run_clients(n: int, port: int, stats_port: int, pid: int, seed: int, hold, deadline):
+async def run_clients(n: int, port: int, stats_port: int, pid: int, seed: int, hold, deadline, size):
     rng = random.Random(seed)
     res: list = [None] * n
     peak: dict = {}
     stop = asyncio.Event()
     poller = asyncio.create_task(poll_stats(stats_port, "opengauss", peak, stop, pid))
     t0 = time.monotonic()
-    await asyncio.gather(*(one_client(i, port, rng, res, hold, deadline) for i in range(n)))
+    await asyncio.gather(*(one_client(i, port, rng, res, hold, deadline, size) for i in range(n)))
     wall = time.monotonic() - t0
     await asyncio.sleep(0.15)  # one more stats sample after the last close
     stop.set()
@@ -148,7 +161,7 @@ def parse_session_log(path: str) -> dict:
 
 
 def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold, deadline,
-               proxy_log: bool = True) -> dict:
+               proxy_log: bool = True, size: tuple[int, int] = (1024, 8192)) -> dict:
     eports = [_lab.free_port() for _ in range(N_SERVERS)]
     port, stats_port = _lab.free_port(), _lab.free_port()
     sink = None
@@ -178,7 +191,7 @@ def stress_one(lab: _lab.Lab, kind: str, n: int, nbthread: int, seed: int, hold,
         _lab.wait_port(stats_port, proc=proxy)
         rss0 = _lab.rss_kb(proxy.pid)
         cpu0 = _lab.cpu_seconds(proxy.pid)
-        res, peak, wall = asyncio.run(run_clients(n, port, stats_port, proxy.pid, seed, hold, deadline))
+        res, peak, wall = asyncio.run(run_clients(n, port, stats_port, proxy.pid, seed, hold, deadline, size))
         alive = proxy.poll() is None
         cpu1 = _lab.cpu_seconds(proxy.pid) if alive else None
         hwm = _lab.hwm_kb(proxy.pid) if alive else None
@@ -273,6 +286,7 @@ def main() -> int:
     ap.add_argument("--hold-ms", default="50,200", help="session hold range after the echo, ms (default 50,200)")
     ap.add_argument("--deadline", type=float, default=120.0, help="per-step client timeout, s")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--payload", default="1024,8192", help="payload size range in bytes (default 1024,8192)")
     ap.add_argument("--no-proxy-log", action="store_true",
                     help="do not enable tcplog to a UDP syslog sink (proxy-side Tw queue times)")
     ap.add_argument("--check", action="store_true", help="exit 1 unless every client was served intact")
@@ -291,7 +305,8 @@ def main() -> int:
         for k in kinds:
             print(f"[maxconn_stress] {k}: {a.clients} clients, 4 servers x maxconn {SERVER_MAXCONN} ...",
                   file=sys.stderr, flush=True)
-            r = stress_one(lab, k, a.clients, a.threads, a.seed, hold, a.deadline, proxy_log=not a.no_proxy_log)
+            r = stress_one(lab, k, a.clients, a.threads, a.seed, hold, a.deadline, proxy_log=not a.no_proxy_log,
+                           size=tuple(int(x) for x in a.payload.split(",")))
             rows.append(r)
             print(f"[maxconn_stress] {k}: served {r['served']} lost {r['lost']} corrupted {r['corrupted']} "
                   f"queue peak {r['queue_peak']} in {r['wall_s']} s", file=sys.stderr, flush=True)
@@ -304,7 +319,7 @@ def main() -> int:
         lab.close()
     info = _lab.machine_info()
     header = (f"date {info['date']}, nproc {info['nproc']}, kernel {info['kernel']}, proxy threads {a.threads}, "
-              f"loadavg {' '.join(info['loadavg'])}, hold {a.hold_ms} ms, payload 1-8 KB, seed {a.seed}")
+              f"loadavg {' '.join(info['loadavg'])}, hold {a.hold_ms} ms, payload {a.payload} bytes, seed {a.seed}")
     cmd = "python3 perf/maxconn_stress.py " + " ".join(sys.argv[1:])
     print(f"\nmaxconn stress: {header}\ncommand: {cmd}\n")
     print(table(rows))
