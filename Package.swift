@@ -24,14 +24,22 @@ let package = Package(
             dependencies: [
                 "CEpoll",
                 .product(name: "Atomics", package: "swift-atomics"),
-            ]
+            ],
+            swiftSettings: [.strictMemorySafety()]
         ),
         .executableTarget(
             name: "gproxy",
             dependencies: [
                 "Splicer",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // perf/: benchmarks, not run by `swift test`.
+        .executableTarget(
+            name: "AcceptBench",
+            dependencies: ["Splicer", "CEpoll"],
+            path: "perf/AcceptBench"
         ),
         .testTarget(
             name: "SplicerTests",

@@ -93,8 +93,9 @@ import Testing
             _ = s.receive()
             s.resetClose()
         }
-        // Round-robin: the first session lands on the resetting server, the second on the echo.
-        let h = try EngineHarness(servers: [resetter.port, echo.port])
+        // Round-robin: the first session lands on the resetting server, the second on the echo
+        // (one worker, so the accept order is the connect order).
+        let h = try EngineHarness(servers: [resetter.port, echo.port], workers: 1)
         defer { h.stop(); echo.stop(); resetter.stop() }
         let victim = try #require(h.connect())
         let survivor = try #require(h.connect())

@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Splicer
 import Testing
 @testable import gproxy
 
@@ -29,7 +30,7 @@ import Testing
         let client = try SimulatedTestClient(port: port)
         let big = [UInt8](repeating: 0x61, count: 200_000)
         // Send from another thread: the echo fills our receive buffer while we are still writing.
-        let sender = DemoThread.spawn { [fd = client.fd] in
+        let sender = NamedThread.start(name: "test-sender") { [fd = client.fd] in
             var off = 0
             while off < big.count {
                 let n = big.withUnsafeBytes { send(fd, $0.baseAddress! + off, big.count - off, Int32(MSG_NOSIGNAL)) }
@@ -39,7 +40,7 @@ import Testing
             shutdown(fd, Int32(SHUT_WR))
         }
         let (bytes, end) = client.readToEnd()
-        sender.join()
+        NamedThread.join(sender)
         let banner = "gproxy-demo node=pg1 role=primary port=\(port)\n"
         #expect(end == .eof)
         #expect(bytes.count == banner.utf8.count + big.count)

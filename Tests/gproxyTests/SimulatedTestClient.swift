@@ -85,7 +85,7 @@ final class SimulatedTestClient {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func readChunk(timeoutMs: Int, max: Int = 65536) -> Result<[UInt8], SimulatedReadEnd> {
+    func readChunk(timeoutMs: Int, max: Int = 65536) -> Result<[UInt8], SimulatedReadEnd> {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&p, 1, Int32(timeoutMs))
         if ready == 0 { return .failure(.timeout) }

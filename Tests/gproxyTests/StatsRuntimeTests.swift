@@ -1,11 +1,12 @@
 import CEpoll
 import Glibc
+import Splicer
 import Testing
 @testable import gproxy
 
 /// An in-memory engine: applies admin changes to a snapshot.
 final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
-    private let lock = StatsLock()
+    private let lock = PThreadLock()
     private var snap = StatsFixtures.snapshot
 
     func snapshot() -> StatsSnapshot { lock.withLock { snap } }

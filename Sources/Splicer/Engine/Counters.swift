@@ -3,31 +3,32 @@ import Atomics
 /// Cumulative counters, one block per worker. Only the owning worker writes its block (a relaxed
 /// load + store, no read-modify-write, no shared cache line); readers sum the blocks of every
 /// worker with relaxed loads. Each frontend, backend and server owns `CounterField.count` slots.
-public final class CounterBlock: @unchecked Sendable {
+@safe public final class CounterBlock: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     public let count: Int
 
     init(count: Int) {
         self.count = count
-        storage = .allocate(capacity: max(1, count))
-        storage.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: max(1, count))
+        unsafe storage = .allocate(capacity: max(1, count))
+        unsafe storage.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: max(1, count))
     }
 
     deinit {
-        storage.deinitialize(count: max(1, count))
-        storage.deallocate()
+        unsafe storage.deinitialize(count: max(1, count))
+        unsafe storage.deallocate()
     }
 
     /// Single-writer add: only the owning worker calls this.
     @inline(__always)
     func add(_ index: Int, _ n: UInt64) {
-        let a = UnsafeAtomic<UInt64>(at: storage + index)
+        // SAFETY: `index` comes from CounterLayout, whose total is this block's `count`.
+        let a = unsafe UnsafeAtomic<UInt64>(at: storage + index)
         a.store(a.load(ordering: .relaxed) &+ n, ordering: .relaxed)
     }
 
     @inline(__always)
     public func load(_ index: Int) -> UInt64 {
-        UnsafeAtomic<UInt64>(at: storage + index).load(ordering: .relaxed)
+        unsafe UnsafeAtomic<UInt64>(at: storage + index).load(ordering: .relaxed)
     }
 }
 

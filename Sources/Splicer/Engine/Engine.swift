@@ -20,6 +20,9 @@ public final class Engine: @unchecked Sendable {
     public private(set) var boundAddresses: [[SocketAddress]] = []
     /// Receives finished sessions of frontends with `logSessions` (called on worker threads).
     public var sessionLogger: (@Sendable (SessionRecord) -> Void)?
+    /// Told (on a worker thread) when connecting to a server fails or it aborts a session: a hint
+    /// that the cluster may be changing, which the Patroni-aware checker acts on at once.
+    public var serverTroubleHandler: (@Sendable (_ backend: Int, _ server: Int) -> Void)?
 
     private var workers: [Worker] = []
     private var threads: [pthread_t] = []

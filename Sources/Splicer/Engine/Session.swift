@@ -69,6 +69,8 @@ struct RelayHalf {
     /// Edge-triggered readiness caches: set by an epoll report, cleared by EAGAIN.
     var srcReady = false
     var dstReady = false
+    /// The source reported RDHUP/HUP/ERR: a read may return EOF or an error next.
+    var srcHup = false
     /// The source sent FIN.
     var srcEOF = false
     /// We relayed that FIN (shutdown(SHUT_WR) on the destination).

@@ -5,14 +5,14 @@ import Synchronization
 /// relayed byte. Limits (maxconn) are enforced here exactly, across all workers.
 public final class LiveCount: Sendable {
     private let current = Atomic<Int>(0)
-    private let highest = Atomic<Int>(0)
+    private let highest = HighWater()
     /// 0 = unlimited.
     public let limit: Int
 
     public init(limit: Int) { self.limit = limit }
 
     public var value: Int { current.load(ordering: .sequentiallyConsistent) }
-    public var max: Int { highest.load(ordering: .relaxed) }
+    public var max: Int { highest.value }
 
     /// Takes one unit if below the limit.
     @inline(__always)
@@ -22,7 +22,7 @@ public final class LiveCount: Sendable {
             let (done, now) = current.compareExchange(
                 expected: v, desired: v + 1, ordering: .sequentiallyConsistent)
             if done {
-                noteHigh(v + 1)
+                highest.note(v + 1)
                 return true
             }
             v = now
@@ -32,22 +32,12 @@ public final class LiveCount: Sendable {
 
     /// Takes one unit regardless of the limit (a session handed a slot by the queue already owns it).
     public func forceAcquire() {
-        let v = current.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
-        noteHigh(v)
+        highest.note(current.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue)
     }
 
     public func release() { current.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
 
     public var hasRoom: Bool { limit == 0 || value < limit }
-
-    private func noteHigh(_ v: Int) {
-        var h = highest.load(ordering: .relaxed)
-        while v > h {
-            let (done, now) = highest.compareExchange(expected: h, desired: v, ordering: .relaxed)
-            if done { break }
-            h = now
-        }
-    }
 }
 
 /// A highest-value tracker for queue depths.

@@ -15,17 +15,20 @@ extension Worker {
         s.up.srcReady = true
         s.down.dstReady = true
         _ = cepoll_setsockopt_int(clientFd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        // Counted before anything can fail: closeSession releases exactly what is held here.
+        counters.add(layout.frontend(fe, .sessions), 1)
+        engine.backends[be].sessions.forceAcquire()
         if cepoll_ctl(ep, CEPOLL_CTL_ADD, clientFd, eventMask, Worker.token(.client, slot, s.generation)) < 0 {
             closeSession(slot, s, "R-")
             return
         }
-        counters.add(layout.frontend(fe, .sessions), 1)
-        engine.backends[be].sessions.forceAcquire()
         assign(slot, s, avoid: -1)
     }
 
-    /// Chooses a server (or the queue) for a session that has none.
+    /// Chooses a server (or the queue) for a session that has none, from the newest routing table
+    /// (one atomic load: a table published while this worker slept is never missed).
     func assign(_ slot: Int32, _ s: Session, avoid: Int) {
+        refreshRoutes()
         let shared = engine.backends[s.backend]
         let route = routes.table.backends[s.backend]
         // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot.
@@ -83,7 +86,7 @@ extension Worker {
             counters.add(layout.backend(s.backend, .sessions), 1)
             engine.backends[s.backend].lastSession[server].set(now)
         }
-        var address = engine.spec.backends[s.backend].servers[server].address
+        var address = route.addresses[server]
         if address.port == 0, let local = Socket.localAddress(of: s.clientFd) {
             address.port = local.port  // `server x 10.0.0.1` relays to the port the client dialled
         }
@@ -121,6 +124,7 @@ extension Worker {
             s.serverFd = -1
         }
         let server = s.server
+        engine.serverTroubleHandler?(s.backend, server)
         counters.add(layout.server(s.backend, server, .connectErrors), 1)
         counters.add(layout.backend(s.backend, .connectErrors), 1)
         guard s.retriesLeft > 0 else {
@@ -166,7 +170,14 @@ extension Worker {
         case .connecting:
             connectFailed(slot, s, timedOut: true)
         case .retryWait:
-            connect(slot, s, server: s.server, firstAttempt: false)
+            // The server left the table meanwhile: with `option redispatch`, pick again (HAProxy
+            // redispatches when "the server is no longer running").
+            let route = routes.table.backends[s.backend]
+            if engine.spec.backends[s.backend].redispatch && !route.eligible[s.server] {
+                redispatchNow(slot, s, route: route)
+            } else {
+                connect(slot, s, server: s.server, firstAttempt: false)
+            }
         case .established:
             let side = phaseTimers[s.frontend].idleSide
             closeSession(slot, s, side == UInt8(ascii: "c") ? "cD" : "sD")
@@ -185,12 +196,14 @@ extension Worker {
         }
         guard s.phase == .established else { return }
         if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.srcReady = true }
+        if ev & (CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.srcHup = true }
         if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.dstReady = true }
         pumpSession(slot, s)
     }
 
     func clientEvent(_ slot: Int32, _ s: Session, _ ev: UInt32) {
         if ev & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.srcReady = true }
+        if ev & (CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.up.srcHup = true }
         if ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLHUP | CEPOLL_EPOLLERR) != 0 { s.down.dstReady = true }
         switch s.phase {
         case .established:
@@ -210,7 +223,9 @@ extension Worker {
         }
     }
 
-    /// shutdown-sessions: a new table moved some servers' shutdown epochs; cut their sessions.
+    /// shutdown-sessions: a new table moved some servers' shutdown epochs; cut their established
+    /// sessions (HAProxy kills streams with an established server connection). Sessions still
+    /// connecting or waiting to retry are not killed: with `option redispatch` they pick again now.
     func cutSessionsOfShutdownServers() {
         let table = routes.table
         for i in sessions.indices {
@@ -219,19 +234,37 @@ extension Worker {
                 continue
             }
             let route = table.backends[s.backend]
-            if route.shutdownEpochs[s.server] != s.shutdownEpoch {
-                switch route.shutdownReasons[s.server] {
-                case UInt8(ascii: "U"): closeSession(Int32(i), s, "U-")
-                case UInt8(ascii: "K"): closeSession(Int32(i), s, "K-")
-                default: closeSession(Int32(i), s, "D-")
-                }
+            guard route.shutdownEpochs[s.server] != s.shutdownEpoch else { continue }
+            if s.phase != .established {
+                if engine.spec.backends[s.backend].redispatch { redispatchNow(Int32(i), s, route: route) }
+                continue
+            }
+            switch route.shutdownReasons[s.server] {
+            case UInt8(ascii: "U"): closeSession(Int32(i), s, "U-")
+            case UInt8(ascii: "K"): closeSession(Int32(i), s, "K-")
+            default: closeSession(Int32(i), s, "D-")
             }
         }
     }
 
+    /// Abandons the current server (connect in progress or retry pending) and balances again.
+    func redispatchNow(_ slot: Int32, _ s: Session, route: BackendRoute) {
+        if s.serverFd >= 0 {
+            Socket.close(s.serverFd)
+            s.serverFd = -1
+        }
+        let old = s.server
+        s.server = -1
+        s.redispatched = true
+        timers.disarm(slot)
+        counters.add(layout.backend(s.backend, .redispatches), 1)
+        engine.backends[s.backend].releaseServerSlot(old, route: route)
+        assign(slot, s, avoid: old)
+    }
+
     static func wallClockMs() -> Int64 {
         var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        unsafe clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -28,6 +28,7 @@ extension Worker {
         }
         if a == .destinationFailed || b == .sourceFailed {
             counters.add(layout.server(s.backend, s.server, .serverAborts), 1)
+            engine.serverTroubleHandler?(s.backend, s.server)
             closeSession(slot, s, "SD")
             return
         }
@@ -65,6 +66,10 @@ extension Worker {
                         h.bytes &+= UInt64(n)
                         budget -= n
                         step = true
+                        // A read well short of a page drained the socket (the pipe had room for more),
+                        // and epoll reports every later arrival: skip the read that would say EAGAIN.
+                        // Not after RDHUP: the FIN that came with this data must still be read.
+                        if n < 4096 && n < room && !h.srcHup { h.srcReady = false }
                     } else if n == 0 {
                         h.srcEOF = true
                         step = true

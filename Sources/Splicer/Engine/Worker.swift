@@ -7,7 +7,7 @@ import Glibc
 ///
 /// Each loop iteration: reload the routing table if a new one was published (one atomic load) →
 /// epoll_wait until the nearest timer → handle events → continue over-budget relays → expire timers.
-final class Worker {
+@safe final class Worker {
     enum TokenKind: UInt64 { case listener = 1, client = 2, server = 3, wake = 4 }
 
     let id: Int
@@ -76,8 +76,8 @@ final class Worker {
     }
 
     deinit {
-        events.deallocate()
-        tokens.deallocate()
+        unsafe events.deallocate()
+        unsafe tokens.deallocate()
     }
 
     static func minOf(_ a: Int?, _ b: Int?) -> Int? {
@@ -98,19 +98,17 @@ final class Worker {
 
     func run() {
         while true {
-            if routes.refresh(), routes.table.shutdownSum != lastShutdownSum {
-                lastShutdownSum = routes.table.shutdownSum
-                cutSessionsOfShutdownServers()
-            }
+            refreshRoutes()
             var timeout = readyList.isEmpty ? timers.timeout(now: now) : 0
             if acceptBackoffUntil > 0 {
                 let wait = acceptBackoffUntil > now ? Int32(acceptBackoffUntil - now) : 0
                 timeout = timeout < 0 ? wait : min(timeout, wait)
             }
-            let n = cepoll_wait(ep, events, tokens, 256, timeout)
+            // SAFETY: both buffers hold 256 entries and cepoll_wait writes at most `max` (256) of each.
+            let n = unsafe cepoll_wait(ep, events, tokens, 256, timeout)
             now = Clock.nowMs()
             if n > 0 {
-                for i in 0..<Int(n) { handle(events[i], tokens[i]) }
+                for i in 0..<Int(n) { unsafe handle(events[i], tokens[i]) }
             }
             if !readyList.isEmpty { pumpReadyList() }
             while let slot = timers.popExpired(now: now) { timerFired(slot) }
@@ -121,6 +119,15 @@ final class Worker {
             if stopping || (softStopping && liveSessions == 0) { break }
         }
         shutdownEverything()
+    }
+
+    /// Loads a newly published routing table, and cuts sessions if shutdown epochs moved.
+    @inline(__always)
+    func refreshRoutes() {
+        if routes.refresh(), routes.table.shutdownSum != lastShutdownSum {
+            lastShutdownSum = routes.table.shutdownSum
+            cutSessionsOfShutdownServers()
+        }
     }
 
     private func handle(_ ev: UInt32, _ token: UInt64) {
@@ -199,7 +206,7 @@ final class Worker {
             }
             var addr = SocketAddress()
             addr.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = cepoll_accept4(l.fd, &addr.storage, &addr.length)
+            let fd = unsafe cepoll_accept4(l.fd, &addr.storage, &addr.length)
             if fd < 0 {
                 engine.frontendSessions[fe].release()
                 engine.processSessions.release()

@@ -11,12 +11,16 @@ public struct ServerRuntimeState: Sendable, Equatable {
     public var shutdownEpoch: UInt32
     /// Why the last cut happened: the first letter of the session log's termination state.
     public var shutdownReason: UInt8
+    /// Where the server is now, when it differs from the spec (members discovered at run time).
+    public var address: SocketAddress?
 
-    public init(running: Bool, weight: Int, shutdownEpoch: UInt32 = 0, shutdownReason: UInt8 = UInt8(ascii: "D")) {
+    public init(running: Bool, weight: Int, shutdownEpoch: UInt32 = 0, shutdownReason: UInt8 = UInt8(ascii: "D"),
+                address: SocketAddress? = nil) {
         self.running = running
         self.weight = weight
         self.shutdownEpoch = shutdownEpoch
         self.shutdownReason = shutdownReason
+        self.address = address
     }
 }
 
@@ -27,6 +31,8 @@ public struct BackendRoute: Sendable {
     public let weights: [Int]
     public let shutdownEpochs: [UInt32]
     public let shutdownReasons: [UInt8]
+    /// Per server: where to connect (the spec's address unless the state overrides it).
+    public let addresses: [SocketAddress]
     /// Eligible servers in declaration order.
     public let eligibleServers: [Int32]
     /// Round-robin schedule over the eligible servers: each appears `weight` times, interleaved.
@@ -81,13 +87,14 @@ public final class RoutingTable: Sendable, AtomicReference {
         return BackendRoute(
             eligible: eligible, weights: weights, shutdownEpochs: states.map(\.shutdownEpoch),
             shutdownReasons: states.map(\.shutdownReason),
+            addresses: states.indices.map { states[$0].address ?? backend.servers[$0].address },
             eligibleServers: chosen.map { Int32($0) },
             schedule: RoutingTable.schedule(chosen, weights),
             totalWeight: chosen.reduce(0) { $0 + weights[$1] }, onBackup: onBackup)
     }
 
     /// Smooth weighted round-robin: with equal weights this is declaration order, as HAProxy's.
-    static func schedule(_ servers: [Int], _ weights: [Int]) -> [Int32] {
+    public static func schedule(_ servers: [Int], _ weights: [Int]) -> [Int32] {
         if servers.isEmpty { return [] }
         let ws = servers.map { weights[$0] }
         if Set(ws).count == 1 { return servers.map { Int32($0) } }

@@ -5,7 +5,7 @@ import Glibc
 public struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     public let code: Int32
     public init(_ code: Int32) { self.code = code }
-    public var description: String { String(cString: strerror(code)) }
+    public var description: String { unsafe String(cString: strerror(code)) }
 
     /// Turns a CEpoll wrapper's result (value or -errno) into a value, or throws.
     @inline(__always)

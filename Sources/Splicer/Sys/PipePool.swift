@@ -35,7 +35,7 @@ struct PipePool {
             return p
         }
         var fds: [Int32] = [0, 0]
-        if cepoll_pipe2(&fds) < 0 { return nil }
+        if unsafe cepoll_pipe2(&fds) < 0 { return nil }
         if requestedSize > 0 {
             let got = cepoll_set_pipe_size(fds[1], Int32(requestedSize))
             if got > 0 { pipeBytes = Int(got) }

@@ -11,7 +11,7 @@ public enum Socket {
             _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
             if reusePort { _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) }
             var a = address
-            _ = try Errno.check(cepoll_bind(fd, &a.storage, a.length))
+            _ = unsafe try Errno.check(cepoll_bind(fd, &a.storage, a.length))
             _ = try Errno.check(cepoll_listen(fd, backlog))
         } catch {
             _ = cepoll_close(fd)
@@ -24,7 +24,7 @@ public enum Socket {
     public static func localAddress(of fd: Int32) -> SocketAddress? {
         var a = SocketAddress()
         a.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        if cepoll_getsockname(fd, &a.storage, &a.length) < 0 { return nil }
+        if unsafe cepoll_getsockname(fd, &a.storage, &a.length) < 0 { return nil }
         return a
     }
 
@@ -33,7 +33,7 @@ public enum Socket {
         let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
         _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         var a = address
-        let r = cepoll_connect(fd, &a.storage, a.length)
+        let r = unsafe cepoll_connect(fd, &a.storage, a.length)
         if r == 0 { return (fd, true) }
         if r == -EINPROGRESS { return (fd, false) }
         _ = cepoll_close(fd)
@@ -43,7 +43,7 @@ public enum Socket {
     /// The pending error of a socket (0 = connected), read once a non-blocking connect reports.
     public static func pendingError(_ fd: Int32) -> Int32 {
         var v: Int32 = 0
-        if cepoll_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &v) < 0 { return EBADF }
+        if unsafe cepoll_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &v) < 0 { return EBADF }
         return v
     }
 

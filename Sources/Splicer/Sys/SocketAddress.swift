@@ -8,7 +8,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// From an IP literal; nil when `ip` is not one.
     public init?(ip: String, port: UInt16) {
-        let n = cepoll_make_addr(ip, Int32(port), &storage)
+        let n = unsafe cepoll_make_addr(ip, Int32(port), &storage)
         if n < 0 { return nil }
         length = socklen_t(n)
     }
@@ -28,8 +28,8 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         var buf = [CChar](repeating: 0, count: 64)
         var port: Int32 = 0
         var s = storage
-        if cepoll_format_addr(&s, &buf, 64, &port) != 0 { return ("?", 0) }
-        let ip = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if unsafe cepoll_format_addr(&s, &buf, 64, &port) != 0 { return ("?", 0) }
+        let ip = unsafe buf.withUnsafeBufferPointer { unsafe String(cString: $0.baseAddress!) }
         return (ip, UInt16(port))
     }
 
@@ -46,9 +46,9 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
     /// A cheap hash of the IP bytes, for `balance source`.
     var ipHash: UInt32 {
         var h: UInt32 = 2_166_136_261
-        withUnsafeBytes(of: storage) { raw in
+        unsafe withUnsafeBytes(of: storage) { raw in
             let (start, count) = family == AF_INET6 ? (8, 16) : (4, 4)
-            for i in start..<(start + count) { h = (h ^ UInt32(raw[i])) &* 16_777_619 }
+            for i in start..<(start + count) { h = unsafe (h ^ UInt32(raw[i])) &* 16_777_619 }
         }
         return h
     }

@@ -40,6 +40,12 @@ extension ConfigParser {
             if let target = parseLogTarget(words) { config.global.logTargets.append(target) }
         case "stats":
             parseGlobalStats(words)
+        case "tune.pipesize":
+            guard words.count >= 2, ConfigValues.isDecimal(words[1]), ConfigValues.atol(words[1]) > 0 else {
+                return error("'tune.pipesize' expects a positive integer argument.")
+            }
+            if tooManyArgs(words, max: 1) { return }
+            config.global.pipeSize = ConfigValues.atol(words[1])
         default:
             if ConfigKeywordTables.globalNotImplemented.contains(keyword) || keyword.hasPrefix("tune.")
                 || keyword.hasPrefix("ssl-") || keyword.hasPrefix("lua-") || keyword.hasPrefix("httpclient.") {

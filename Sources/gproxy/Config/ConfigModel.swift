@@ -39,6 +39,8 @@ struct GlobalSettings: Equatable, Sendable {
     var statsSockets: [StatsSocketConfig] = []
     /// `spread-checks` percentage (0...50).
     var spreadChecks = 0
+    /// `tune.pipesize`: bytes per relay pipe; nil = gproxy's default.
+    var pipeSize: Int?
 }
 
 struct LogTarget: Equatable, Sendable {
@@ -212,6 +214,8 @@ struct ProxyConfig: Equatable, Sendable {
     var httpCheckExpects: [HTTPCheckExpect] = []
     var servers: [ServerConfig] = []
     var stats = StatsConfig()
+    /// gproxy's opt-in Patroni-aware routing (`patroni primary|replica ...`); nil = HAProxy semantics.
+    var patroni: PatroniPolicy?
 
     /// The backend a frontend's connections go to (itself for a listen section).
     var targetBackendName: String? {
@@ -219,4 +223,25 @@ struct ProxyConfig: Equatable, Sendable {
         if let d = defaultBackend { return d }
         return kind == .listen ? name : nil
     }
+}
+
+/// `patroni primary [fast-inter T] [discover [max-members N]]` / `patroni replica [max-lag SIZE]
+/// [fallback-to-leader] [fast-inter T] [discover [max-members N]]`: the backend follows the Patroni cluster's own view instead of counting rise/fall.
+struct PatroniPolicy: Equatable, Sendable {
+    enum Role: String, Equatable, Sendable { case primary, replica }
+    var role: Role
+    /// Replica lag limit in bytes (`/replica?lag=`), nil = none.
+    var maxLagBytes: Int?
+    /// Replica backends: route to the leader when no replica is eligible.
+    var fallbackToLeader = false
+    /// Check interval while the cluster is changing (no writer known, or answers disagree).
+    var fastInterMs = 200
+    /// `discover [max-members N]`: members come from the cluster's `/cluster`, asked of the configured
+    /// servers' APIs; new ones join the backend (built from the default-server), gone ones leave.
+    var discover = false
+    var maxMembers = 16
+    /// The default-server settings discovered members are built from.
+    var template: ServerConfig?
+    var file = ""
+    var line = 0
 }

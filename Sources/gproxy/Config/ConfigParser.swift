@@ -198,8 +198,11 @@ struct ConfigParser {
             defaults = state
             if !state.config.name.isEmpty { namedDefaults[state.config.name] = state }
         } else {
+            var proxy = state.config
+            // Members discovered at run time are built from the proxy's last default-server.
+            if proxy.patroni?.discover == true { proxy.patroni?.template = state.defaultServer }
             finished.append(state)
-            config.proxies.append(state.config)
+            config.proxies.append(proxy)
         }
     }
 

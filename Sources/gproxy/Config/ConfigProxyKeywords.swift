@@ -38,6 +38,7 @@ extension ConfigParser {
         case "balance": parseBalance(words, &state)
         case "stats": parseStats(words, &state)
         case "server", "default-server": parseServerLine(words, &state)
+        case "patroni": parsePatroni(words, &state)
         default:
             if ConfigKeywordTables.proxyNotImplemented.contains(keyword) {
                 notImplemented(keyword)

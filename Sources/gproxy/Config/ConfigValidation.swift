@@ -51,6 +51,25 @@ extension ConfigParser {
             }
         }
 
+        if let policy = proxy.patroni {
+            let at = SourceLocation(file: policy.file, line: policy.line)
+            if proxy.mode != .tcp {
+                error("\(type) '\(name)' : 'patroni' needs 'mode tcp'.", at: at)
+            }
+            if policy.discover && proxy.servers.count > policy.maxMembers {
+                error("\(type) '\(name)' : 'patroni ... discover max-members \(policy.maxMembers)' is lower than the "
+                    + "\(proxy.servers.count) servers configured.", at: at)
+            }
+            if policy.discover && proxy.servers.isEmpty {
+                error("\(type) '\(name)' : 'patroni ... discover' needs at least one server line: its Patroni API "
+                    + "is where /cluster is asked.", at: at)
+            }
+            if let unchecked = proxy.servers.first(where: { !$0.check }) {
+                error("\(type) '\(name)' : 'patroni' needs 'check' (with 'port' = the Patroni REST API) on every "
+                    + "server; '\(unchecked.name)' has none.", at: at)
+            }
+        }
+
         if !proxy.httpCheckExpects.isEmpty, proxy.httpCheck == nil {
             addWarning("'http-check expect' ignored for \(type) '\(name)' because 'option httpchk' is not set.",
                        at: state.httpCheckExpectLocation ?? declared)

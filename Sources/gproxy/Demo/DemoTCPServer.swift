@@ -13,18 +13,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Errors from setting up a listener.
-struct DemoSocketError: Error, CustomStringConvertible {
-    var operation: String
-    var errno: Int32
-    var description: String { "\(operation): \(String(cString: strerror(errno)))" }
-}
+import Splicer
 
 /// One accepted connection. The handler reads and writes through it; the server closes it.
 final class DemoConnection: @unchecked Sendable {
     let fd: Int32
-    private let lock = DemoLock()
+    private let lock = PThreadLock()
     private var resetRequested = false
 
     init(fd: Int32) { self.fd = fd }
@@ -74,10 +68,10 @@ final class DemoTCPServer: @unchecked Sendable {
     let label: String
     /// Cleared by `stop()`, which breaks the owner → server → handler → owner cycle.
     private var handler: (@Sendable (DemoConnection) -> Void)?
-    private let lock = DemoLock()
+    private let lock = PThreadLock()
     private let connectionThreads = DemoWaitGroup()
     private var listenFD: Int32 = -1
-    private var acceptThread: DemoThread?
+    private var acceptThread: pthread_t?
     private var boundPort: UInt16 = 0
     private var connections: [Int32: DemoConnection] = [:]
     private var stopping = false
@@ -100,20 +94,20 @@ final class DemoTCPServer: @unchecked Sendable {
     func start(port requested: UInt16 = 0) throws -> UInt16 {
         try lock.withLock {
             if acceptThread != nil { return boundPort }
-            guard handler != nil else { throw DemoSocketError(operation: "start after stop()", errno: EINVAL) }
+            guard handler != nil else { throw SystemCallError("start after stop()", code: EINVAL) }
             let fd = try Self.bindListener(port: requested != 0 ? requested : boundPort)
             listenFD = fd.fd
             boundPort = fd.port
             stopping = false
             let listenFD = fd.fd
-            acceptThread = DemoThread.spawn { [self] in acceptLoop(listenFD) }
+            acceptThread = NamedThread.start(name: label, stackSize: demoStackSize) { [self] in acceptLoop(listenFD) }
             return boundPort
         }
     }
 
     /// Closes the listener so new connects are refused; established connections keep running.
     func stopListening() {
-        let thread: DemoThread? = lock.withLock {
+        let thread: pthread_t? = lock.withLock {
             guard let t = acceptThread else { return nil }
             acceptThread = nil
             // shutdown() wakes the blocked accept() (it returns EINVAL); the accept thread closes the fd.
@@ -121,7 +115,7 @@ final class DemoTCPServer: @unchecked Sendable {
             listenFD = -1
             return t
         }
-        thread?.join()
+        if let thread { NamedThread.join(thread) }
     }
 
     /// Resets every open connection with an RST (the peer sees ECONNRESET).
@@ -177,7 +171,7 @@ final class DemoTCPServer: @unchecked Sendable {
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             connectionThreads.enter()
-            DemoThread.spawnDetached { [self] in
+            NamedThread.detached(name: label, stackSize: demoStackSize) { [self] in
                 body(conn)
                 finish(conn)
                 connectionThreads.leave()
@@ -198,36 +192,15 @@ final class DemoTCPServer: @unchecked Sendable {
         }
     }
 
+    /// A blocking listener on 127.0.0.1:`port` (the accept thread blocks in accept()).
+    /// SO_REUSEADDR (set by `Socket.listen`): a restarted listener gets its old port back despite
+    /// TIME_WAIT leftovers.
     private static func bindListener(port: UInt16) throws -> (fd: Int32, port: UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DemoSocketError(operation: "socket", errno: errno) }
-        // SO_REUSEADDR: a restarted listener must get its old port back despite TIME_WAIT leftovers.
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let address = SocketAddress(ip: "127.0.0.1", port: port)!
+        let fd = try SystemCallError.named("bind \(address)") { () throws(Errno) in
+            try Socket.listen(on: address, reusePort: false, backlog: 128)
         }
-        guard rc == 0 else {
-            let e = errno
-            close(fd)
-            throw DemoSocketError(operation: "bind 127.0.0.1:\(port)", errno: e)
-        }
-        guard listen(fd, 128) == 0 else {
-            let e = errno
-            close(fd)
-            throw DemoSocketError(operation: "listen", errno: e)
-        }
-        var bound = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return (fd, UInt16(bigEndian: bound.sin_port))
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, Socket.localAddress(of: fd)?.port ?? port)
     }
 }

@@ -9,6 +9,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Splicer
 
 /// One member's servers.
 final class SimulatedMember: Sendable {
@@ -31,9 +32,9 @@ final class SimulatedCluster: @unchecked Sendable {
     /// Patroni `scope` (cluster name), shown in the JSON documents.
     let scope: String
     let model: SimulatedClusterModel
-    private let lock = DemoLock()
+    private let lock = PThreadLock()
     private var membersByName: [String: SimulatedMember] = [:]
-    private var electionThreads: [DemoThread] = []
+    private var electionThreads: [pthread_t] = []
     private var stopped = false
 
     /// Starts `memberCount` members named pg1...pgN on the given ports (0 = pick a free one).
@@ -108,6 +109,21 @@ final class SimulatedCluster: @unchecked Sendable {
         try model.switchover(expectedLeader: nil, candidate: candidate).get()
     }
 
+    /// A switchover as real Patroni performs it: the old leader stops its database (sessions reset,
+    /// new connects refused) while it demotes, and comes back as a replica after `demoteRestartMs`.
+    @discardableResult
+    func switchover(to candidate: String?, demoteRestartMs: Int) throws -> String {
+        guard let old = model.leaderName else { return try switchover(to: candidate) }
+        try setDatabase(node: old, up: false, resetConnections: true)
+        let new = try switchover(to: candidate)
+        let thread = NamedThread.start(name: "demo-restart", stackSize: demoStackSize) { [weak self] in
+            let alive = demoSleep(ms: demoteRestartMs) { self?.isStopped ?? true }
+            if alive { try? self?.setDatabase(node: old, up: true) }
+        }
+        lock.withLock { electionThreads.append(thread) }
+        return new
+    }
+
     /// Failover. With `killLeader`, the old leader's host "dies": its DB and API ports refuse
     /// connects, its DB sessions are reset and its state becomes `stopped`. Without it, the old
     /// leader merely loses the key and stays up as a replica. Either way the cluster is unlocked
@@ -123,7 +139,7 @@ final class SimulatedCluster: @unchecked Sendable {
         }
         guard electionDelayMs > 0 else { return model.electIfUnlocked(candidate: candidate, excluding: old) }
         let model = self.model
-        let thread = DemoThread.spawn { [weak self] in
+        let thread = NamedThread.start(name: "demo-election", stackSize: demoStackSize) { [weak self] in
             let alive = demoSleep(ms: electionDelayMs) { self?.isStopped ?? true }
             if alive { model.electIfUnlocked(candidate: candidate, excluding: old) }
         }
@@ -185,12 +201,12 @@ final class SimulatedCluster: @unchecked Sendable {
 
     /// Closes every socket and ends every thread. Idempotent.
     func stop() {
-        let (all, elections): ([SimulatedMember], [DemoThread]) = lock.withLock {
+        let (all, elections): ([SimulatedMember], [pthread_t]) = lock.withLock {
             stopped = true
             defer { membersByName = [:]; electionThreads = [] }
             return (Array(membersByName.values), electionThreads)
         }
-        for thread in elections { thread.join() }
+        for thread in elections { NamedThread.join(thread) }
         for m in all {
             m.api.stop()
             m.node.stop()

@@ -8,6 +8,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Splicer
 
 /// Formats the current UTC time with `strftime` (C locale, so day and month names are English).
 func demoFormatTime(_ format: String) -> String {
@@ -103,7 +104,7 @@ struct SimulatedSwitchoverError: Error, Equatable, Sendable, CustomStringConvert
 /// The lock-protected state shared by the cluster and its servers.
 final class SimulatedClusterModel: @unchecked Sendable {
     let scope: String
-    private let lock = DemoLock()
+    private let lock = PThreadLock()
     private var members: [String: SimulatedMemberInfo] = [:]
     private var leader: String?
     private var currentTimeline = 1

@@ -11,12 +11,13 @@
 // `SimulatedAPIFault`) is read per connection, so a test can change it between two checks.
 
 import Foundation
+import Splicer
 
 /// The REST API of one simulated member.
 final class SimulatedPatroniAPI: @unchecked Sendable {
     let name: String
     private let model: SimulatedClusterModel
-    private let lock = DemoLock()
+    private let lock = PThreadLock()
     private var requests = 0
     private var lastRequest: [UInt8] = []
     private var arrivals: [UInt64] = []

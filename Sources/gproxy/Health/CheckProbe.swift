@@ -9,10 +9,11 @@ struct CheckProbe {
 
     private(set) var fd: Int32 = -1
     private var connected = false
-    private var response: [UInt8] = []
+    /// The response bytes read so far (Patroni-aware mode parses the JSON body).
+    private(set) var response: [UInt8] = []
     private let startedMs: UInt64
     /// The connect must finish by this time (L4TOUT), the whole check by `deadlineMs` (L7TOUT).
-    private let connectDeadlineMs: UInt64
+    let connectDeadlineMs: UInt64
     let deadlineMs: UInt64
     /// Responses are cut at HAProxy's tune.bufsize.
     static let maxResponse = 16384
@@ -44,7 +45,8 @@ struct CheckProbe {
     }
 
     /// Socket events: finish the connect, send the request, read the response.
-    mutating func onEvent(request: [UInt8]?, expects: [HTTPCheckExpect], now: UInt64) -> Step {
+    /// `readToEnd`: judge only once the server closed (Patroni's GET replies have no Content-Length).
+    mutating func onEvent(request: [UInt8]?, expects: [HTTPCheckExpect], readToEnd: Bool = false, now: UInt64) -> Step {
         if !connected {
             let err = Socket.pendingError(fd)
             if err == EINPROGRESS || err == EALREADY { return .pending }
@@ -84,6 +86,7 @@ struct CheckProbe {
             }
         }
         let complete = closed || response.count >= CheckProbe.maxResponse
+        if readToEnd && !complete { return .pending }
         if let r = HTTPCheckEvaluator.evaluate(response, expects: expects, complete: complete, durationMs: duration(now)) {
             return .finished(r)
         }

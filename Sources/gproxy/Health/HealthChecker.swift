@@ -1,3 +1,4 @@
+import Atomics
 import CEpoll
 import Glibc
 import Splicer
@@ -14,9 +15,9 @@ final class HealthChecker: @unchecked Sendable {
     /// Per engine backend, per server.
     let servers: [[ServerHealth]]
     let lock = PThreadLock()
-    private let log: EventLog
+    let eventLog: EventLog
     /// Log targets per backend (the proxy's own, or the global ones with `log global`).
-    private let sinks: [LogSink]
+    let logSinks: [LogSink]
     /// `listen` sections are called "proxy" in HAProxy's messages, `backend` sections "backend".
     private let backendWords: [String]
     private let logHealthChecks: [Bool]
@@ -27,13 +28,26 @@ final class HealthChecker: @unchecked Sendable {
     private var generation: UInt64 = 0
     /// Backends that had a usable server in the last published table (for "has no server available!").
     private var hadServer: [Bool]
+    /// Patroni-aware backends: their policy, the current single writer (primary role), and whether
+    /// the cluster is converging (checks then run every `fastInterMs`).
+    let policies: [PatroniPolicy?]
+    var writer: [Int?]
+    var converging: [Bool]
+    /// Due checks and probe deadlines (see CheckSchedule).
+    private var timetable = CheckSchedule()
+    /// `patroni ... discover` state per backend.
+    var discovery: [DiscoveryState]
+    /// Set by workers (`noteServerTrouble`), taken by the checker loop.
+    let troubled: [ManagedAtomic<Bool>]
+    /// Leadership conflicts already logged (backend, challenger), so a conflict is reported once.
+    var reportedConflicts: Set<[Int]> = []
 
     init(engine: Engine, servers: [[ServerHealth]], log: EventLog, sinks: [LogSink], backendWords: [String],
          logHealthChecks: [Bool]) throws {
         self.engine = engine
         self.servers = servers
-        self.log = log
-        self.sinks = sinks
+        self.eventLog = log
+        self.logSinks = sinks
         self.backendWords = backendWords
         self.logHealthChecks = logHealthChecks
         ep = cepoll_create()
@@ -41,6 +55,11 @@ final class HealthChecker: @unchecked Sendable {
         guard ep >= 0, wake >= 0 else { throw Errno(EMFILE) }
         _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, wake, CEPOLL_EPOLLIN, UInt64.max)
         hadServer = servers.map { list in list.contains { $0.state.usable } }
+        policies = servers.map { $0.first?.patroni }
+        writer = servers.map { _ in nil }
+        converging = policies.map { $0 != nil }
+        troubled = servers.map { _ in ManagedAtomic(false) }
+        discovery = servers.map { _ in DiscoveryState() }
         scheduleFirstChecks(now: Clock.nowMs())
     }
 
@@ -51,7 +70,8 @@ final class HealthChecker: @unchecked Sendable {
         let inters = checked.map(\.config.inter)
         let mininter = inters.filter { $0 >= 1000 }.min() ?? inters.max() ?? 1000
         for (i, s) in checked.enumerated() {
-            s.nextCheckMs = now + UInt64(mininter * i / checked.count)
+            // Patroni-aware members are asked at once: nothing is routed until they answer.
+            schedule(s, at: now + (s.patroni != nil ? UInt64(i) : UInt64(mininter * i / checked.count)))
         }
     }
 
@@ -79,19 +99,42 @@ final class HealthChecker: @unchecked Sendable {
             let after = Clock.nowMs()
             var changed = false
             lock.withLock {
+                for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
+                    if let p = policies[b] {
+                        for m in servers[b] where m.probe == nil && m.checked {
+                            schedule(m, at: min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50))))
+                        }
+                    }
+                }
                 if n > 0 {
                     for i in 0..<Int(n) where toks[i] != UInt64.max {
                         let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
+                        if UInt64(s) == DiscoveryState.tokenServer {
+                            if b < discovery.count { changed = discoveryProgress(b, now: after, timedOut: false) || changed }
+                            continue
+                        }
                         guard b < servers.count, s < servers[b].count else { continue }
                         changed = progress(servers[b][s], now: after) || changed
                     }
                 }
-                for s in servers.joined() {
+                while let e = timetable.popDeadline(upTo: after) {
+                    let s = servers[Int(e.backend)][Int(e.server)]
                     if let p = s.probe, after >= p.nextDeadline {
                         changed = finish(s, p.timedOut(now: after), now: after) || changed
-                    } else if s.probe == nil, s.checked, s.state.admin != .maint, after >= s.nextCheckMs {
+                    }
+                }
+                while let e = timetable.popDue(upTo: after) {
+                    let s = servers[Int(e.backend)][Int(e.server)]
+                    // Stale entries (rescheduled, in maintenance, already running) are dropped.
+                    if s.probe == nil, s.checked, s.state.admin != .maint, s.nextCheckMs == e.time {
                         changed = launch(s, now: after) || changed
                     }
+                }
+                for b in discovery.indices where policies[b]?.discover == true {
+                    if let p = discovery[b].probe, after >= p.nextDeadline {
+                        changed = discoveryProgress(b, now: after, timedOut: true) || changed
+                    }
+                    discoverIfDue(b, now: after)
                 }
                 if changed { publishTable() }
             }
@@ -99,6 +142,7 @@ final class HealthChecker: @unchecked Sendable {
         }
         lock.withLock {
             for s in servers.joined() { s.probe?.close(); s.probe = nil }
+            for b in discovery.indices { discovery[b].probe?.close(); discovery[b].probe = nil }
         }
         _ = cepoll_close(ep)
         _ = cepoll_close(wake)
@@ -106,11 +150,9 @@ final class HealthChecker: @unchecked Sendable {
 
     private func timeout(now: UInt64) -> Int32 {
         lock.withLock {
-            var next = UInt64.max
-            for s in servers.joined() {
-                if let p = s.probe { next = min(next, p.nextDeadline) } else if s.checked && s.state.admin != .maint {
-                    next = min(next, s.nextCheckMs)
-                }
+            var next = timetable.earliest ?? UInt64.max
+            for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
+                next = min(next, d.probe?.nextDeadline ?? d.nextMs)
             }
             if next == UInt64.max { return 1000 }
             return next <= now ? 0 : Int32(min(next - now, 1000))
@@ -127,19 +169,21 @@ final class HealthChecker: @unchecked Sendable {
             return finish(s, r, now: now)
         case .pending:
             s.probe = p
-            _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP,
-                           UInt64(s.backend) << 32 | UInt64(s.server))
+            timetable.probeStarted(s, connectDeadline: p.connectDeadlineMs, deadline: p.deadlineMs)
+            addToEpoll(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
             return false
         }
     }
 
     private func progress(_ s: ServerHealth, now: UInt64) -> Bool {
         guard var p = s.probe else { return false }
-        let step = p.onEvent(request: s.request, expects: s.expects, now: now)
+        let step = p.onEvent(request: s.request, expects: s.expects, readToEnd: s.patroni != nil, now: now)
         s.probe = p
-        if case .finished(let r) = step { return finish(s, r, now: now) }
-        // Only the response is awaited now: stop EPOLLOUT from waking us (level-triggered).
-        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, p.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, UInt64(s.backend) << 32 | UInt64(s.server))
+        if case .finished(let r) = step {
+            if s.patroni != nil { s.answer = PatroniAnswer.parse(p.response) }
+            return finish(s, r, now: now)
+        }
+        watchReadOnly(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
         return false
     }
 
@@ -150,15 +194,16 @@ final class HealthChecker: @unchecked Sendable {
         let previousStatus = s.last?.status
         s.last = r
         if !r.passed && s.state.health > 0 { s.checkFailures += 1 }
+        if s.patroni != nil { return patroniFinish(s, r, now: now) }
         let before = s.state
         let transition = s.state.record(passed: r.passed)
         // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
         let inter = s.state.interval(inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
-        s.nextCheckMs = now + UInt64(inter)
+        schedule(s, at: now + UInt64(inter))
         if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
             let verb = r.passed ? "succeeded" : "failed"
-            log.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
-                + "\(r.logDetail), status: \(s.state.progressText).", sink: sinks[s.backend])
+            eventLog.event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
+                + "\(r.logDetail), status: \(s.state.progressText).", sink: logSinks[s.backend])
         }
         guard let transition else { return false }
         apply(transition, to: s, reason: logHealthChecks[s.backend] ? nil : r.logDetail, now: now)
@@ -166,20 +211,21 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     /// Bookkeeping and logs for an UP/DOWN change (from a check or an admin action).
-    func apply(_ transition: HealthState.Transition, to s: ServerHealth, reason: String?, now: UInt64) {
+    func apply(_ transition: HealthState.Transition, to s: ServerHealth, reason: String?, now: UInt64,
+               cutSessions: Bool = true) {
         let prefix = s.isBackup ? "Backup Server" : "Server"
         let because = reason.map { ", \($0)" } ?? ""
         switch transition {
         case .wentDown:
             s.noteTransition(now: now, up: false)
-            if s.config.shutdownSessionsOnDown {
+            if s.config.shutdownSessionsOnDown && cutSessions {
                 s.shutdownEpoch &+= 1
                 s.shutdownReason = UInt8(ascii: "D")
             }
             let sessions = engine.backends[s.backend].serverSessions[s.server].value
             let queued = engine.backends[s.backend].queued(onServer: s.server)
-            log.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
-                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: sinks[s.backend])
+            eventLog.event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
+                + " \(sessions) sessions active, 0 requeued, \(queued) remaining in queue.", sink: logSinks[s.backend])
         case .wentUp:
             s.noteTransition(now: now, up: true)
             if s.config.shutdownBackupSessionsOnUp && !s.isBackup && s.userWeight > 0 {
@@ -189,8 +235,8 @@ final class HealthChecker: @unchecked Sendable {
                 }
             }
             let queued = engine.backends[s.backend].queuedInBackend
-            log.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
-                + " 0 sessions requeued, \(queued) total in queue.", sink: sinks[s.backend])
+            eventLog.event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
+                + " 0 sessions requeued, \(queued) total in queue.", sink: logSinks[s.backend])
         }
     }
 
@@ -206,20 +252,42 @@ final class HealthChecker: @unchecked Sendable {
     /// Builds and publishes the routing table for the current states (caller holds `lock`).
     func publishTable() {
         generation += 1
-        let states = servers.map { $0.map(\.runtimeState) }
+        let states = servers.indices.map { routingStates(backend: $0) }
         let table = RoutingTable(generation: generation, spec: engine.spec, states: states)
         engine.publish(table)
         for b in servers.indices {
             let has = !table.backends[b].eligibleServers.isEmpty
             if hadServer[b] && !has {
                 let name = engine.spec.backends[b].name
-                log.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
-                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: sinks[b])
+                eventLog.event(.emerg, "\(backendWords[b]) \(name) has no server available!",
+                          console: "\(backendWords[b]) '\(name)' has no server available!", sink: logSinks[b])
             }
             hadServer[b] = has
         }
     }
 
+    func addToEpoll(_ fd: Int32, token: UInt64) {
+        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP, token)
+    }
+
+    /// Sets when `s` is checked next (caller holds `lock`).
+    func schedule(_ s: ServerHealth, at time: UInt64) {
+        s.nextCheckMs = time
+        timetable.checkDue(s)
+    }
+
+    /// Only the response is awaited now: stop EPOLLOUT from waking the loop (level-triggered).
+    func watchReadOnly(_ fd: Int32, token: UInt64) {
+        _ = cepoll_ctl(ep, CEPOLL_CTL_MOD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP, token)
+    }
+
     /// Wakes the loop (after an admin change that re-enables checks).
     func poke() { _ = cepoll_eventfd_signal(wake) }
+
+    /// A worker saw a connect failure or a server abort (any thread). For Patroni-aware backends this
+    /// means the cluster may be changing: ask every member now rather than at the next `inter`.
+    func noteServerTrouble(backend b: Int) {
+        guard b < troubled.count, policies[b] != nil else { return }
+        if troubled[b].exchange(true, ordering: .relaxed) == false { poke() }
+    }
 }

@@ -7,11 +7,16 @@ final class ServerHealth {
     let backend: Int
     let server: Int
     let backendName: String
-    let name: String
-    let config: ServerConfig
+    /// Mutable only for members discovered from Patroni's `/cluster` (a free slot takes a new member).
+    var name: String
+    var config: ServerConfig
     let isBackup: Bool
     /// Where checks go (`addr`/`port` or the server's own), nil for unchecked servers.
-    let checkAddress: SocketAddress?
+    var checkAddress: SocketAddress?
+    /// False for an unused discovery slot: not checked, not routed, not shown.
+    var present = true
+    /// Where traffic goes when it differs from the configured address (discovered members).
+    var address: SocketAddress?
     /// HTTP request bytes, or nil for a TCP connect check.
     let request: [UInt8]?
     let expects: [HTTPCheckExpect]
@@ -31,11 +36,15 @@ final class ServerHealth {
     var downtimeMs: UInt64 = 0
     var nextCheckMs: UInt64 = 0
     var probe: CheckProbe?
+    /// Patroni-aware mode: the policy of this server's backend, and what its API said last.
+    let patroni: PatroniPolicy?
+    var answer: PatroniAnswer?
     /// Start times of recent checks, for the check rate in the stats.
     var recentChecks: [UInt64] = []
 
     init(backend: Int, server: Int, backendName: String, config: ServerConfig, checkAddress: SocketAddress?,
-         httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?, now: UInt64) {
+         httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?,
+         patroni: PatroniPolicy? = nil, now: UInt64) {
         self.backend = backend
         self.server = server
         self.backendName = backendName
@@ -43,8 +52,17 @@ final class ServerHealth {
         self.config = config
         isBackup = config.backup
         self.checkAddress = config.check ? checkAddress : nil
-        request = httpCheck.map { Array($0.requestBytes.utf8) }
-        self.expects = expects
+        self.patroni = patroni
+        if let patroni {
+            // GET, so the JSON body tells role, state and timeline; the status alone says yes/no.
+            var uri = httpCheck?.uri ?? (patroni.role == .primary ? "/primary" : "/replica")
+            if let lag = patroni.maxLagBytes, !uri.contains("?") { uri += "?lag=\(lag)" }
+            request = Array("GET \(uri) HTTP/1.0\r\n\r\n".utf8)
+            self.expects = [HTTPCheckExpect(matcher: .status([200...200]))]
+        } else {
+            request = httpCheck.map { Array($0.requestBytes.utf8) }
+            self.expects = expects
+        }
         // haproxy-semantics.md §3.4: without `timeout check` the whole check must fit in `inter`;
         // with it, connect gets min(inter, timeout connect) and the response `timeout check`.
         if let tc = timeoutCheck {
@@ -54,8 +72,9 @@ final class ServerHealth {
             connectTimeoutMs = config.inter
             totalTimeoutMs = config.inter
         }
+        // Patroni-aware members start DOWN: nothing is routed until the cluster itself has answered.
         state = HealthState(rise: config.rise, fall: config.fall, checked: config.check && checkAddress != nil,
-                            initState: config.initState)
+                            initState: patroni != nil ? .fullyDown : config.initState)
         if config.disabled { state.admin = .maint }
         userWeight = config.weight
         initialWeight = config.weight
@@ -63,18 +82,44 @@ final class ServerHealth {
         if !state.running { downSinceMs = now }
     }
 
-    var checked: Bool { checkAddress != nil }
+    var checked: Bool { present && checkAddress != nil }
+
+    /// Puts a member discovered from `/cluster` into this free slot, DOWN until its first answer.
+    func admit(name: String, address: SocketAddress, checkAddress: SocketAddress, now: UInt64) {
+        self.name = name
+        config.name = name
+        self.address = address
+        self.checkAddress = checkAddress
+        present = true
+        state = HealthState(rise: config.rise, fall: config.fall, checked: true, initState: .fullyDown)
+        last = nil
+        answer = nil
+        lastChangeMs = now
+        downSinceMs = now
+    }
+
+    /// Frees the slot of a member that left the cluster; its sessions are cut.
+    func evict(now: UInt64) {
+        probe?.close()
+        probe = nil
+        present = false
+        checkAddress = nil
+        state.force(running: false, health: 0)
+        shutdownEpoch &+= 1
+        shutdownReason = UInt8(ascii: "D")
+        noteTransition(now: now, up: false)
+    }
 
     /// What the engine's routing table should say about this server.
     var runtimeState: ServerRuntimeState {
-        ServerRuntimeState(running: state.usable, weight: state.admin == .drain ? 0 : userWeight,
-                           shutdownEpoch: shutdownEpoch, shutdownReason: shutdownReason)
+        ServerRuntimeState(running: present && state.usable, weight: state.admin == .drain ? 0 : userWeight,
+                           shutdownEpoch: shutdownEpoch, shutdownReason: shutdownReason, address: address)
     }
 
     func noteTransition(now: UInt64, up: Bool) {
         lastChangeMs = now
         if up {
-            if let since = downSinceMs { downtimeMs += now - since }
+            if let since = downSinceMs { downtimeMs += Clock.elapsed(since, now) }
             downSinceMs = nil
         } else {
             downTransitions += 1
@@ -83,19 +128,19 @@ final class ServerHealth {
     }
 
     func downtimeSeconds(now: UInt64) -> Int {
-        Int((downtimeMs + (downSinceMs.map { now - $0 } ?? 0)) / 1000)
+        Int((downtimeMs + (downSinceMs.map { Clock.elapsed($0, now) } ?? 0)) / 1000)
     }
 
     func noteCheckStarted(now: UInt64) {
         recentChecks.append(now)
-        if recentChecks.count > 64 || (recentChecks.first.map { now - $0 > 10_000 } ?? false) {
-            recentChecks.removeAll { now - $0 > 10_000 }
+        if recentChecks.count > 64 || (recentChecks.first.map { Clock.elapsed($0, now) > 10_000 } ?? false) {
+            recentChecks.removeAll { Clock.elapsed($0, now) > 10_000 }
         }
     }
 
     /// Checks per second over the last 10 s.
     func checkRate(now: UInt64) -> Double {
-        let recent = recentChecks.filter { now - $0 <= 10_000 }
+        let recent = recentChecks.filter { Clock.elapsed($0, now) <= 10_000 }
         return Double(recent.count) / 10.0
     }
 }

@@ -7,8 +7,12 @@ struct SessionLogFormatter: Sendable {
     private let frontendNames: [String]
     private let backendNames: [String]
     private let serverNames: [[String]]
+    /// Names of servers discovered at run time (their configured name is empty).
+    private let liveName: @Sendable (_ backend: Int, _ server: Int) -> String
 
-    init(config: GProxyConfig, plan: EngineBuilder.Plan) {
+    init(config: GProxyConfig, plan: EngineBuilder.Plan,
+         liveName: @escaping @Sendable (Int, Int) -> String = { _, _ in "?" }) {
+        self.liveName = liveName
         frontendNames = plan.frontendProxies.map { config.proxies[$0].name }
         backendNames = plan.backendProxies.map { config.proxies[$0].name }
         serverNames = plan.spec.backends.map { $0.servers.map(\.name) }
@@ -16,7 +20,8 @@ struct SessionLogFormatter: Sendable {
 
     func format(_ r: SessionRecord) -> String {
         let (ip, port) = r.client.ipAndPort
-        let server = r.server >= 0 ? serverNames[r.backend][r.server] : "<NOSRV>"
+        var server = r.server >= 0 ? serverNames[r.backend][r.server] : "<NOSRV>"
+        if server.isEmpty { server = liveName(r.backend, r.server) }
         let retries = r.redispatched ? "+\(r.retries)" : "\(r.retries)"
         return "\(ip):\(port) [\(SessionLogFormatter.date(r.acceptWallMs))] \(frontendNames[r.frontend]) "
             + "\(backendNames[r.backend])/\(server) \(r.queueMs)/\(r.connectMs)/\(r.totalMs) \(r.bytesToClient) "

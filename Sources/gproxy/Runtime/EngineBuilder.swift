@@ -44,14 +44,28 @@ struct EngineBuilder {
                 servers.append(ServerSpec(name: s.name, address: addr, maxconn: s.maxconn, maxqueue: s.maxqueue,
                                           weight: s.weight, backup: s.backup))
             }
+            if let policy = p.patroni, policy.discover {
+                // Free slots for members discovered at run time (their address comes with the table).
+                let t = policy.template ?? ServerConfig(name: "", host: "0.0.0.0", port: 0)
+                while servers.count < policy.maxMembers {
+                    servers.append(ServerSpec(name: "", address: SocketAddress(ip: "0.0.0.0", port: 0)!,
+                                              maxconn: t.maxconn, maxqueue: t.maxqueue, weight: t.weight))
+                    resolved.append("0.0.0.0")
+                }
+            }
             backendIndex[p.name] = backends.count
             backendProxies.append(i)
             hosts.append(resolved)
+            // A Patroni-aware primary holds new sessions in its queue while no writer is confirmed,
+            // for `timeout queue` (10 s when neither it nor `timeout connect` is set), and a failed
+            // connect to the writer is redispatched (into that queue) once the writer is gone.
+            let writerWait = p.patroni?.role == .primary
+            let queueTimeout = p.timeouts.queue ?? (writerWait && p.timeouts.connect == nil ? 10_000 : nil)
             backends.append(BackendSpec(
                 name: p.name, servers: servers, balance: Splicer.BalanceAlgorithm(rawValue: p.balance.rawValue) ?? .roundrobin,
-                connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: p.timeouts.queue,
+                connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: queueTimeout,
                 tunnelTimeout: p.timeouts.tunnel, serverFinTimeout: p.timeouts.serverFin, retries: p.retries,
-                redispatch: p.redispatch, allBackups: p.allBackups))
+                redispatch: p.redispatch || writerWait, allBackups: p.allBackups, queueWhenNoServer: writerWait))
         }
         var frontends: [FrontendSpec] = []
         var frontendProxies: [Int] = []
@@ -72,7 +86,8 @@ struct EngineBuilder {
             frontendProxies.append(i)
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
-        let spec = EngineSpec(workers: workers, globalMaxconn: globalMaxconn, frontends: frontends, backends: backends)
+        let spec = EngineSpec(workers: workers, globalMaxconn: globalMaxconn, frontends: frontends, backends: backends,
+                              pipeSize: config.global.pipeSize ?? EngineBuilder.defaultPipeSize)
         return Plan(spec: spec, frontendProxies: frontendProxies, backendProxies: backendProxies,
                     statsProxies: statsProxies, serverHosts: hosts)
     }
@@ -98,6 +113,10 @@ struct EngineBuilder {
         }
         return nil
     }
+
+    /// Relay pipes hold bytes only while they are in flight, so a larger pipe costs nothing at rest and
+    /// halves the splice calls of bulk flows (perf/RESULTS.md); 0 keeps the kernel's 64 KiB.
+    static let defaultPipeSize = 0
 
     /// HAProxy derives the process maxconn from the fd limit; each gproxy session needs two sockets
     /// plus pipes while bytes are in flight.

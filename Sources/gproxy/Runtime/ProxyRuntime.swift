@@ -32,24 +32,40 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         var logChecks: [Bool] = []
         for (b, pi) in plan.backendProxies.enumerated() {
             let p = config.proxies[pi]
-            servers.append(p.servers.enumerated().map { s, sc in
+            var list = p.servers.enumerated().map { s, sc in
                 let host = sc.checkAddr ?? plan.serverHosts[b][s]
                 let port = sc.checkPort ?? sc.port
                 return ServerHealth(
                     backend: b, server: s, backendName: p.name, config: sc,
                     checkAddress: sc.check ? SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: port) : nil,
                     httpCheck: p.httpCheck, expects: p.httpCheckExpects, timeoutCheck: p.timeouts.check,
-                    timeoutConnect: p.timeouts.connect, now: now)
-            })
+                    timeoutConnect: p.timeouts.connect, patroni: p.patroni, now: now)
+            }
+            // Free discovery slots (see EngineBuilder): present once a member fills them.
+            var template = p.patroni?.template ?? ServerConfig(name: "", host: "0.0.0.0", port: 0)
+            template.check = true
+            while list.count < plan.spec.backends[b].servers.count {
+                let slot = ServerHealth(
+                    backend: b, server: list.count, backendName: p.name, config: template, checkAddress: nil,
+                    httpCheck: p.httpCheck, expects: p.httpCheckExpects, timeoutCheck: p.timeouts.check,
+                    timeoutConnect: p.timeouts.connect, patroni: p.patroni, now: now)
+                slot.present = false
+                list.append(slot)
+            }
+            servers.append(list)
             sinks.append(LogSink(targets: builder.logTargets(of: p)))
             words.append(p.kind == .listen ? "proxy" : "backend")
             logChecks.append(p.logHealthChecks)
         }
         checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
                                     logHealthChecks: logChecks)
+        let checkerRef = checker
+        engine.serverTroubleHandler = { backend, _ in checkerRef.noteServerTrouble(backend: backend) }
         collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
         let frontendSinks = plan.frontendProxies.map { LogSink(targets: builder.logTargets(of: config.proxies[$0])) }
-        let names = SessionLogFormatter(config: config, plan: plan)
+        let names = SessionLogFormatter(config: config, plan: plan) { [checkerRef] b, s in
+            checkerRef.lock.withLock { checkerRef.servers[b][s].name }
+        }
         engine.sessionLogger = { record in
             frontendSinks[record.frontend].emit(.info, names.format(record))
         }
@@ -93,7 +109,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
 
     private func find(_ backend: String, _ server: String) -> ServerHealth? {
         guard let b = plan.backendProxies.firstIndex(where: { config.proxies[$0].name == backend }) else { return nil }
-        return checker.servers[b].first { $0.name == server }
+        return checker.lock.withLock { checker.servers[b].first { $0.present && $0.name == server } }
     }
 
     func setServerAdmin(backend: String, server: String, state: ServerAdminState) -> String? {
@@ -126,7 +142,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                     // Leaving maintenance: UP at once with health = rise, checked right away (HAProxy §3.2).
                     s.state.force(running: true, health: s.state.rise)
                     s.noteTransition(now: now, up: true)
-                    s.nextCheckMs = now
+                    checker.schedule(s, at: now)
                     log.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
                 }
                 if state == .drain {

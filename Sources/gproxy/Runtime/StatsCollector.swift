@@ -41,7 +41,7 @@ final class StatsCollector: @unchecked Sendable {
                 ps.backend = backendRow(b, servers: ps.servers, now: now)
             } else if p.kind.hasBackend {
                 ps.backend = BackendStats(status: "UP", counters: RowCounters(), weight: 0, activeServers: 0,
-                                          backupServers: 0, downTransitions: 0, lastChangeSeconds: Int((now - startedMs) / 1000),
+                                          backupServers: 0, downTransitions: 0, lastChangeSeconds: Int(Clock.elapsed(startedMs, now) / 1000),
                                           downtimeSeconds: 0, algorithm: p.balance.rawValue)
             }
             proxies.append(ps)
@@ -54,7 +54,7 @@ final class StatsCollector: @unchecked Sendable {
             $0 + engine.total(engine.layout.frontend($1, .sessions))
         }
         return StatsSnapshot(pid: getpid(), version: GProxyVersion.string, nodeName: GProxyVersion.hostname,
-                             uptimeSeconds: Int((now - startedMs) / 1000), proxies: proxies, info: info)
+                             uptimeSeconds: Int(Clock.elapsed(startedMs, now) / 1000), proxies: proxies, info: info)
     }
 
     private func sum(_ index: Int) -> UInt64 { engine.total(index) }
@@ -80,8 +80,9 @@ final class StatsCollector: @unchecked Sendable {
 
     private func serverRows(_ b: Int, now: UInt64) -> [ServerStats] {
         let shared = engine.backends[b]
+        let addresses = engine.publisher.load().backends[b].addresses
         return checker.lock.withLock {
-            checker.servers[b].enumerated().map { s, h in
+            checker.servers[b].enumerated().filter { $0.element.present }.map { s, h in
                 var c = RowCounters()
                 c.scur = shared.serverSessions[s].value
                 c.smax = shared.serverSessions[s].max
@@ -98,11 +99,11 @@ final class StatsCollector: @unchecked Sendable {
                 c.srvAbrt = sum(engine.layout.server(b, s, .serverAborts))
                 c.lbtot = sum(engine.layout.server(b, s, .lbPicks))
                 let last = shared.lastSession[s].valueMs
-                c.lastsess = last == 0 ? -1 : Int((now - last) / 1000)
-                let addr = engine.spec.backends[b].servers[s].address
+                c.lastsess = last == 0 ? -1 : Int(Clock.elapsed(last, now) / 1000)
+                let addr = h.address ?? addresses[s]
                 var st = ServerStats(
                     name: h.name, id: h.config.id ?? s + 1, address: addr.description, counters: c,
-                    status: h.state.statusText, lastChangeSeconds: Int((now - h.lastChangeMs) / 1000),
+                    status: h.state.statusText, lastChangeSeconds: Int(Clock.elapsed(h.lastChangeMs, now) / 1000),
                     downtimeSeconds: h.downtimeSeconds(now: now), weight: h.userWeight, userWeight: h.userWeight,
                     backup: h.isBackup, checked: h.checked, checkStatus: h.checked ? (h.last?.status ?? .initializing) : nil,
                     checkCode: h.last?.code, checkDurationMs: h.last?.durationMs, lastCheckInfo: h.last?.info ?? "",
@@ -135,14 +136,14 @@ final class StatsCollector: @unchecked Sendable {
         c.wredis = sum(engine.layout.backend(b, .redispatches))
         c.lbtot = servers.compactMap(\.counters.lbtot).reduce(0, +)
         let last = shared.lastSession.map(\.valueMs).max() ?? 0
-        c.lastsess = last == 0 ? -1 : Int((now - last) / 1000)
+        c.lastsess = last == 0 ? -1 : Int(Clock.elapsed(last, now) / 1000)
         let usable = route.eligibleServers.map(Int.init)
         let active = usable.filter { !engine.spec.backends[b].servers[$0].backup }.count
         let down = !servers.isEmpty && route.totalWeight == 0
         return BackendStats(
             status: down ? "DOWN" : "UP", counters: c, weight: route.totalWeight, activeServers: active,
             backupServers: usable.count - active, downTransitions: 0,
-            lastChangeSeconds: servers.map(\.lastChangeSeconds).min() ?? Int((now - startedMs) / 1000),
+            lastChangeSeconds: servers.map(\.lastChangeSeconds).min() ?? Int(Clock.elapsed(startedMs, now) / 1000),
             downtimeSeconds: 0, algorithm: engine.spec.backends[b].balance.rawValue)
     }
 
@@ -151,8 +152,8 @@ final class StatsCollector: @unchecked Sendable {
         defer { rateLock.unlock() }
         var r = previous[key]?.rate ?? 0
         if let p = previous[key] {
-            if now - p.ms >= 1000 {
-                r = Int(Double(total - p.total) * 1000 / Double(now - p.ms))
+            if Clock.elapsed(p.ms, now) >= 1000 {
+                r = Int(Double(total &- p.total) * 1000 / Double(Clock.elapsed(p.ms, now)))
                 previous[key] = (now, total, r)
             }
         } else {

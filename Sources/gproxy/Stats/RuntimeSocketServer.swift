@@ -1,5 +1,6 @@
 import CEpoll
 import Glibc
+import Splicer
 
 /// The runtime API on a UNIX socket (`stats socket PATH [mode 600]`). An admin path with few
 /// clients, so it is kept simple: one accept thread (`gproxy-cli`) and one short-lived thread per
@@ -16,10 +17,10 @@ final class RuntimeSocketServer: @unchecked Sendable {
     private let mode: UInt32?
     private let cli: RuntimeCLI
     private let idleTimeoutMs: Int
-    private let lock = StatsLock()
+    private let lock = PThreadLock()
     // Guarded by `lock`.
     private var listenFD: Int32 = -1
-    private var acceptThread: StatsThread?
+    private var acceptThread: pthread_t?
     private var clients: Set<Int32> = []
 
     init(path: String, mode: UInt32? = nil, admin: any RuntimeAdmin, idleTimeoutMs: Int = RuntimeSocketServer.defaultIdleTimeoutMs) {
@@ -42,13 +43,13 @@ final class RuntimeSocketServer: @unchecked Sendable {
             let bytes = Array(path.utf8)
             let capacity = MemoryLayout.size(ofValue: addr.sun_path)
             guard !bytes.isEmpty, bytes.count < capacity else {
-                throw StatsSysError(operation: "stats socket path '\(path)'", errno: ENAMETOOLONG)
+                throw SystemCallError("stats socket path '\(path)'", code: ENAMETOOLONG)
             }
             withUnsafeMutableBytes(of: &addr.sun_path) { buf in
                 for (i, b) in bytes.enumerated() { buf[i] = b }
             }
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { throw StatsSysError(operation: "socket", errno: errno) }
+            if fd < 0 { throw SystemCallError("socket", code: errno) }
             // A socket file left by a crashed process would make bind fail with EADDRINUSE.
             unlink(path)
             let rc = withUnsafePointer(to: &addr) {
@@ -57,29 +58,29 @@ final class RuntimeSocketServer: @unchecked Sendable {
             if rc != 0 || listen(fd, 16) != 0 {
                 let e = errno
                 close(fd)
-                throw StatsSysError(operation: "bind/listen \(path)", errno: e)
+                throw SystemCallError("bind/listen \(path)", code: e)
             }
             if let mode, chmod(path, mode_t(mode)) != 0 {
                 let e = errno
                 close(fd)
                 unlink(path)
-                throw StatsSysError(operation: "chmod \(path)", errno: e)
+                throw SystemCallError("chmod \(path)", code: e)
             }
             listenFD = fd
-            acceptThread = try StatsThread.start(name: "gproxy-cli") { [self] in acceptLoop(fd) }
+            acceptThread = NamedThread.start(name: "gproxy-cli") { [self] in acceptLoop(fd) }
         }
     }
 
     /// Stops accepting, disconnects clients, joins the accept thread and removes the socket file.
     func stop() {
-        let t: StatsThread? = lock.withLock {
+        let t: pthread_t? = lock.withLock {
             let t = acceptThread
             acceptThread = nil
             if listenFD >= 0 { shutdown(listenFD, Int32(SHUT_RDWR)) }
             for c in clients { shutdown(c, Int32(SHUT_RDWR)) }
             return t
         }
-        t?.join()
+        if let t { NamedThread.join(t) }
         lock.withLock {
             if listenFD >= 0 {
                 close(listenFD)
@@ -111,12 +112,7 @@ final class RuntimeSocketServer: @unchecked Sendable {
             var tv = timeval(tv_sec: idleTimeoutMs / 1000, tv_usec: (idleTimeoutMs % 1000) * 1000)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            do {
-                _ = try StatsThread.start(name: "gproxy-cli-conn", detached: true) { [self] in serve(c) }
-            } catch {
-                lock.withLock { _ = clients.remove(c) }
-                close(c)
-            }
+            NamedThread.detached(name: "gproxy-cli-conn") { [self] in serve(c) }
         }
     }
 

@@ -47,9 +47,10 @@ enum StatsHTML {
             ("maintain", "active or backup DOWN for maintenance (MAINT)"),
             ("active_draining", "active or backup SOFT STOPPED for maintenance"),
         ]
-        var o = "<table class=\"legend\"><tr>"
-        for (cls, text) in items { o += "<td class=\"\(cls)\">&nbsp;</td><td>\(text)</td>" }
-        return o + "</tr></table>\n<p class=\"note\">Note: \"NOLB\"/\"DRAIN\" = UP with load-balancing disabled.</p>\n"
+        // Items wrap as wholes on a narrow screen: a swatch and its text never separate.
+        var o = "<div class=\"legend\">"
+        for (cls, text) in items { o += "<span><i class=\"\(cls)\"></i>\(text)</span>" }
+        return o + "</div>\n<p class=\"note\">Note: \"NOLB\"/\"DRAIN\" = UP with load-balancing disabled.</p>\n"
     }()
 
     /// Two header rows: the column groups, then the columns.
@@ -60,7 +61,7 @@ enum StatsHTML {
             ("Denied", ["Req"]), ("Errors", ["Req", "Conn", "Resp"]), ("Warnings", ["Retr", "Redis"]),
             ("Server", ["Status", "LastChk", "Wght", "Act", "Bck", "Chk", "Dwn", "Dwntme"]),
         ]
-        var a = "<tr class=\"titre\"><th rowspan=\"2\"></th>"
+        var a = "<tr class=\"titre groups\"><th rowspan=\"2\" class=\"name\"></th>"
         var b = "<tr class=\"titre\">"
         for (g, cols) in groups {
             a += "<th colspan=\"\(cols.count)\">\(g)</th>"
@@ -160,17 +161,19 @@ enum StatsHTML {
     private static func opt(_ v: Int?) -> String { v.map(String.init) ?? "" }
     private static func last(_ v: Int?) -> String { guard let v, v >= 0 else { return "" }; return humanTime(v) }
 
-    /// HAProxy's colours (§9.4); the wrapper div makes wide tables scroll instead of the page.
+    /// HAProxy's colours (§9.4); the wrapper div makes wide tables scroll instead of the page, and the
+    /// name column stays in view while they scroll (the row colour then still tells the state).
     static let css = """
     body { font-family: arial, helvetica, sans-serif; font-size: 12px; margin: 4px; color: #000; background: #fbfbfb; }
     h1 { font-size: 18px; color: #fff; background: #20d0d0; padding: 4px; margin: 0 0 6px 0; }
     h2 { font-size: 14px; margin: 8px 0 2px 0; }
     .px { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 8px 0; }
-    table { border-collapse: collapse; white-space: nowrap; }
-    td, th { border: 1px solid #999; padding: 1px 4px; text-align: right; }
-    td.name { text-align: left; font-weight: bold; }
+    table { border-collapse: separate; border-spacing: 0; white-space: nowrap; border-top: 1px solid #999; border-left: 1px solid #999; }
+    td, th { border-right: 1px solid #999; border-bottom: 1px solid #999; padding: 1px 4px; text-align: right; }
+    td.name, th.name { text-align: left; font-weight: bold; position: sticky; left: 0; z-index: 1; background: inherit; border-right: 2px solid #777; }
     tr.pxname th { background: #b00040; color: #ffff40; text-align: left; font-size: 14px; }
-    tr.titre th, .titre { background: #20D0D0; color: #000; }
+    tr.titre, tr.titre th, .titre { background: #20D0D0; color: #000; }
+    tr.groups th { text-align: center; }
     tr.frontend, tr.backend { background: #e8e8d0; }
     .active_up { background: #c0ffc0; } .backup_up { background: #b0d0ff; }
     .active_going_down { background: #ffffa0; } .backup_going_down { background: #c060ff; }
@@ -180,9 +183,14 @@ enum StatsHTML {
     .active_draining { background: #20a0FF; } .backup_draining { background: #cc9900; }
     .active_no_check, .backup_no_check { background: #e0e0e0; }
     .maintain { background: #c07820; }
-    table.legend td { border: none; padding: 1px 3px; text-align: left; }
-    table.legend td[class] { width: 12px; border: 1px solid #999; }
-    .legend { white-space: normal; }
+    .legend { display: flex; flex-wrap: wrap; gap: 3px 14px; margin: 6px 0; }
+    .legend span { display: inline-flex; align-items: center; white-space: nowrap; }
+    .legend i { display: inline-block; width: 12px; height: 12px; border: 1px solid #999; margin-right: 4px; }
+    @media (max-width: 600px) {
+      body { font-size: 11px; }
+      td, th { padding: 1px 3px; }
+      .legend span { white-space: normal; }
+    }
 
     """
 }

@@ -36,6 +36,30 @@ enum StatsPrometheus {
             add(n, "counter", h, l, String(v))
         }
 
+        /// The queue, session, byte, error and weight families backends and servers share, in promex's order.
+        func sessionFamilies(_ kind: String, _ l: [(String, String)], _ k: RowCounters, queueLimit: Int?, weight: Int) {
+            let p = "haproxy_\(kind)_"
+            g(p + "current_queue", "Number of current queued connections.", l, k.qcur ?? 0)
+            g(p + "max_queue", "Maximum observed number of queued connections.", l, k.qmax ?? 0)
+            if let ql = queueLimit { g(p + "queue_limit", "Configured maxqueue for the server (0 meaning no limit).", l, ql) }
+            g(p + "current_sessions", "Number of current sessions.", l, k.scur)
+            g(p + "max_sessions", "Maximum observed number of sessions.", l, k.smax)
+            if let lim = k.slim { g(p + "limit_sessions", "Configured session limit.", l, lim) }
+            c(p + "sessions_total", "Total number of sessions.", l, k.stot)
+            g(p + "current_session_rate", "Current number of sessions per second over last elapsed second.", l, k.rate)
+            g(p + "max_session_rate", "Maximum observed number of sessions per second.", l, k.rateMax)
+            g(p + "last_session_seconds", "Number of seconds since last session assigned to server/backend.", l, k.lastsess ?? -1)
+            c(p + "bytes_in_total", "Current total of incoming bytes.", l, k.bin)
+            c(p + "bytes_out_total", "Current total of outgoing bytes.", l, k.bout)
+            c(p + "connection_errors_total", "Total number of connection errors.", l, k.econ ?? 0)
+            c(p + "response_errors_total", "Total number of response errors.", l, k.eresp ?? 0)
+            c(p + "retry_warnings_total", "Total number of retry warnings.", l, k.wretr ?? 0)
+            c(p + "redispatch_warnings_total", "Total number of redispatch warnings.", l, k.wredis ?? 0)
+            c(p + "client_aborts_total", "Total number of data transfers aborted by the client.", l, k.cliAbrt ?? 0)
+            c(p + "server_aborts_total", "Total number of data transfers aborted by the server.", l, k.srvAbrt ?? 0)
+            g(p + "weight", "Service weight.", l, weight)
+        }
+
         g("haproxy_process_current_connections", "Number of active sessions.", [], snap.info.currentConnections)
         c("haproxy_process_connections_total", "Total number of created sessions.", [], snap.info.cumulativeConnections)
         g("haproxy_process_uptime_seconds", "How long ago this process was started.", [], snap.uptimeSeconds)
@@ -65,24 +89,7 @@ enum StatsPrometheus {
                 for st in backendStates {
                     g("haproxy_backend_status", "Current status of the service.", pl + [("state", st)], st == be.status ? 1 : 0)
                 }
-                g("haproxy_backend_current_queue", "Number of current queued connections.", pl, k.qcur ?? 0)
-                g("haproxy_backend_max_queue", "Maximum observed number of queued connections.", pl, k.qmax ?? 0)
-                g("haproxy_backend_current_sessions", "Number of current sessions.", pl, k.scur)
-                g("haproxy_backend_max_sessions", "Maximum observed number of sessions.", pl, k.smax)
-                if let lim = k.slim { g("haproxy_backend_limit_sessions", "Configured session limit.", pl, lim) }
-                c("haproxy_backend_sessions_total", "Total number of sessions.", pl, k.stot)
-                g("haproxy_backend_current_session_rate", "Current number of sessions per second over last elapsed second.", pl, k.rate)
-                g("haproxy_backend_max_session_rate", "Maximum observed number of sessions per second.", pl, k.rateMax)
-                g("haproxy_backend_last_session_seconds", "Number of seconds since last session assigned to server/backend.", pl, k.lastsess ?? -1)
-                c("haproxy_backend_bytes_in_total", "Current total of incoming bytes.", pl, k.bin)
-                c("haproxy_backend_bytes_out_total", "Current total of outgoing bytes.", pl, k.bout)
-                c("haproxy_backend_connection_errors_total", "Total number of connection errors.", pl, k.econ ?? 0)
-                c("haproxy_backend_response_errors_total", "Total number of response errors.", pl, k.eresp ?? 0)
-                c("haproxy_backend_retry_warnings_total", "Total number of retry warnings.", pl, k.wretr ?? 0)
-                c("haproxy_backend_redispatch_warnings_total", "Total number of redispatch warnings.", pl, k.wredis ?? 0)
-                c("haproxy_backend_client_aborts_total", "Total number of data transfers aborted by the client.", pl, k.cliAbrt ?? 0)
-                c("haproxy_backend_server_aborts_total", "Total number of data transfers aborted by the server.", pl, k.srvAbrt ?? 0)
-                g("haproxy_backend_weight", "Service weight.", pl, be.weight)
+                sessionFamilies("backend", pl, k, queueLimit: nil, weight: be.weight)
                 g("haproxy_backend_active_servers", "Current number of active servers.", pl, be.activeServers)
                 g("haproxy_backend_backup_servers", "Current number of backup servers.", pl, be.backupServers)
                 c("haproxy_backend_check_up_down_total", "Total number of UP->DOWN transitions.", pl, be.downTransitions)
@@ -97,25 +104,7 @@ enum StatsPrometheus {
                 for st in serverStates {
                     g("haproxy_server_status", "Current status of the service, per state label value.", sl + [("state", st)], st == state ? 1 : 0)
                 }
-                g("haproxy_server_current_queue", "Number of current queued connections.", sl, k.qcur ?? 0)
-                g("haproxy_server_max_queue", "Maximum observed number of queued connections.", sl, k.qmax ?? 0)
-                if let ql = k.qlimit { g("haproxy_server_queue_limit", "Configured maxqueue for the server (0 meaning no limit).", sl, ql) }
-                g("haproxy_server_current_sessions", "Number of current sessions.", sl, k.scur)
-                g("haproxy_server_max_sessions", "Maximum observed number of sessions.", sl, k.smax)
-                if let lim = k.slim { g("haproxy_server_limit_sessions", "Configured session limit.", sl, lim) }
-                c("haproxy_server_sessions_total", "Total number of sessions.", sl, k.stot)
-                g("haproxy_server_current_session_rate", "Current number of sessions per second over last elapsed second.", sl, k.rate)
-                g("haproxy_server_max_session_rate", "Maximum observed number of sessions per second.", sl, k.rateMax)
-                g("haproxy_server_last_session_seconds", "Number of seconds since last session assigned to server/backend.", sl, k.lastsess ?? -1)
-                c("haproxy_server_bytes_in_total", "Current total of incoming bytes.", sl, k.bin)
-                c("haproxy_server_bytes_out_total", "Current total of outgoing bytes.", sl, k.bout)
-                c("haproxy_server_connection_errors_total", "Total number of connection errors.", sl, k.econ ?? 0)
-                c("haproxy_server_response_errors_total", "Total number of response errors.", sl, k.eresp ?? 0)
-                c("haproxy_server_retry_warnings_total", "Total number of retry warnings.", sl, k.wretr ?? 0)
-                c("haproxy_server_redispatch_warnings_total", "Total number of redispatch warnings.", sl, k.wredis ?? 0)
-                c("haproxy_server_client_aborts_total", "Total number of data transfers aborted by the client.", sl, k.cliAbrt ?? 0)
-                c("haproxy_server_server_aborts_total", "Total number of data transfers aborted by the server.", sl, k.srvAbrt ?? 0)
-                g("haproxy_server_weight", "Service weight.", sl, sv.weight)
+                sessionFamilies("server", sl, k, queueLimit: k.qlimit, weight: sv.weight)
                 c("haproxy_server_check_failures_total", "Total number of failed check (Only counts checks failed when the server is up).", sl, sv.checkFailures)
                 c("haproxy_server_check_up_down_total", "Total number of UP->DOWN transitions.", sl, sv.downTransitions)
                 g("haproxy_server_check_last_change_seconds", "How long ago the last server state changed, in seconds.", sl, sv.lastChangeSeconds)

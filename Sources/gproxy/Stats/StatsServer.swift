@@ -1,5 +1,6 @@
 import CEpoll
 import Glibc
+import Splicer
 
 /// The HTTP server of the stats listener: one thread (`gproxy-stats`) with its own epoll set,
 /// edge-triggered, non-blocking, one request per connection. It takes no lock a relay worker
@@ -21,11 +22,11 @@ final class StatsServer: @unchecked Sendable {
     private let config: StatsConfig
     private let timeoutMs: Int
     private let snapshot: @Sendable () -> StatsSnapshot
-    private let lock = StatsLock()
+    private let lock = PThreadLock()
     // Guarded by `lock`.
     private var listenFDs: [Int32]
     private var ports: [UInt16] = []
-    private var thread: StatsThread?
+    private var thread: pthread_t?
     private var wakeFD: Int32 = -1
 
     init(bind addresses: [(host: String, port: UInt16)], config: StatsConfig, clientTimeoutMs: Int?,
@@ -56,13 +57,13 @@ final class StatsServer: @unchecked Sendable {
             guard thread == nil else { return }
             var fds = listenFDs
             do {
-                for a in addresses { fds.append(try StatsSocket.listenTCP(host: a.host, port: a.port)) }
+                for a in addresses { fds.append(try Self.listen(host: a.host, port: a.port)) }
                 for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
                 let loop = try StatsLoop(listeners: fds, timeoutMs: timeoutMs, config: config, snapshot: snapshot)
                 wakeFD = loop.wakeFD
                 listenFDs = fds
-                ports = fds.map(StatsSocket.localPort)
-                thread = try StatsThread.start(name: "gproxy-stats") { loop.run() }
+                ports = fds.map { Socket.localAddress(of: $0)?.port ?? 0 }
+                thread = NamedThread.start(name: "gproxy-stats") { loop.run() }
             } catch {
                 for fd in fds where !listenFDs.contains(fd) { _ = cepoll_close(fd) }
                 throw error
@@ -72,13 +73,13 @@ final class StatsServer: @unchecked Sendable {
 
     /// Stops the loop, closes every connection and listening socket, and waits for the thread.
     func stop() {
-        let t: StatsThread? = lock.withLock {
+        let t: pthread_t? = lock.withLock {
             let t = thread
             thread = nil
             if t != nil { _ = cepoll_eventfd_signal(wakeFD) }
             return t
         }
-        t?.join()
+        if let t { NamedThread.join(t) }
         lock.withLock {
             for fd in listenFDs { _ = cepoll_close(fd) }
             listenFDs = []
@@ -86,6 +87,16 @@ final class StatsServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// A listening TCP socket: `host` "", "*" or "0.0.0.0" is every IPv4 address, "::" every IPv6
+    /// one; port 0 picks a free port.
+    private static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws(SystemCallError) -> Int32 {
+        let ip = (host.isEmpty || host == "*") ? "0.0.0.0" : host
+        guard let address = SocketAddress(ip: ip, port: port) else { throw SystemCallError("address \(ip)", code: EINVAL) }
+        return try SystemCallError.named("bind \(address)") { () throws(Errno) in
+            try Socket.listen(on: address, reusePort: false, backlog: backlog)
+        }
+    }
 }
 
 /// The loop's state; lives on the stats thread only.
@@ -112,9 +123,9 @@ private final class StatsLoop: @unchecked Sendable {
     private var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
 
     init(listeners: [Int32], timeoutMs: Int, config: StatsConfig, snapshot: @escaping @Sendable () -> StatsSnapshot) throws {
-        epfd = try StatsSysError.check(cepoll_create(), "epoll_create")
+        epfd = try SystemCallError.check(cepoll_create(), "epoll_create")
         do {
-            wakeFD = try StatsSysError.check(cepoll_eventfd(), "eventfd")
+            wakeFD = try SystemCallError.check(cepoll_eventfd(), "eventfd")
         } catch {
             _ = cepoll_close(epfd)
             throw error
@@ -123,9 +134,9 @@ private final class StatsLoop: @unchecked Sendable {
         self.timeoutMs = timeoutMs
         self.config = config
         self.snapshot = snapshot
-        try StatsSysError.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, wakeFD, CEPOLL_EPOLLIN, Self.wakeToken), "epoll_ctl")
+        try SystemCallError.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, wakeFD, CEPOLL_EPOLLIN, Self.wakeToken), "epoll_ctl")
         for (i, fd) in listeners.enumerated() {
-            try StatsSysError.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET,
+            try SystemCallError.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET,
                                                Self.listenerBit | UInt64(i)), "epoll_ctl")
         }
     }

@@ -108,7 +108,7 @@ final class TestServer: @unchecked Sendable {
         }
         port = UInt16(bigEndian: bound.sin_port)
         let fd = lfd
-        NamedThread.start(name: "test-accept") { [handler] in
+        NamedThread.detached(name: "test-accept") { [handler] in
             while true {
                 let c = accept(fd, nil, nil)
                 if c < 0 {
@@ -118,7 +118,7 @@ final class TestServer: @unchecked Sendable {
                 let sock = BlockingSocket(fd: c)
                 sock.setTimeout(ms: 15_000)
                 let h = handler
-                NamedThread.start(name: "test-conn") { h(sock) }
+                NamedThread.detached(name: "test-conn") { h(sock) }
             }
         }
     }

@@ -1,0 +1,531 @@
+"""A real Patroni cluster on 127.0.0.1 for the integration suite.
+
+PostgreSQL 15 from Debian, Patroni from PyPI with its built-in raft DCS (no etcd).
+Every node runs as the `postgres` OS user (PostgreSQL refuses root). Patroni runs from
+a virtualenv built with the system interpreter in a directory `postgres` can read
+(`$INTEG_VENV`, default /opt/gproxy-integ/venv): the pyenv interpreter under /root is not
+readable by `postgres`.
+
+Every process this module starts is recorded by pid and killed by pid on teardown
+(fixture finalizer, atexit and SIGTERM), never by name.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+VENV = os.environ.get("INTEG_VENV", "/opt/gproxy-integ/venv")
+PG_USER = "postgres"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- environment
+
+def ensure_venv() -> str:
+    """Returns the path of the `patroni` executable, creating the venv when missing."""
+    patroni = os.path.join(VENV, "bin", "patroni")
+    if os.path.exists(patroni):
+        return patroni
+    log(f"creating Patroni venv in {VENV}")
+    os.makedirs(os.path.dirname(VENV), exist_ok=True)
+    subprocess.run(["/usr/bin/python3", "-m", "venv", VENV], check=True)
+    subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "-q", "patroni[raft]", "psycopg2-binary"],
+                   check=True)
+    subprocess.run(["chmod", "-R", "a+rX", VENV], check=True)
+    return patroni
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (bind to 0, keep all open until all are picked)."""
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie counts as dead
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """All descendant pids of pid, read from /proc (children first-level, then deeper)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_pids(pids: list[int], sig: int = signal.SIGKILL) -> None:
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def wait_pids_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(pid_alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return not any(pid_alive(p) for p in pids)
+
+
+def http_get_json(url: str, timeout: float = 2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+# --------------------------------------------------------------------------- cluster
+
+@dataclass
+class Node:
+    name: str
+    pg_port: int
+    api_port: int
+    raft_port: int
+    dir: str
+    proc: subprocess.Popen | None = None
+    logfile: object = None
+    extra_pids: set = field(default_factory=set)
+
+    @property
+    def data_dir(self) -> str:
+        return os.path.join(self.dir, "data")
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.dir, "patroni.yml")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, "patroni.log")
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            with open(os.path.join(self.data_dir, "postmaster.pid")) as f:
+                pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+
+_LIVE_CLUSTERS: list["PatroniCluster"] = []
+_CLEANUP_LOCK = threading.Lock()
+
+
+def _cleanup_all() -> None:
+    # non-blocking: a signal arriving while a cleanup is already running (in the main thread,
+    # which the handler interrupts) must not deadlock on it; the running cleanup finishes the job
+    if not _CLEANUP_LOCK.acquire(blocking=False):
+        return
+    try:
+        for c in list(_LIVE_CLUSTERS):
+            try:
+                c.stop()
+            except Exception as e:  # never let teardown raise from atexit
+                log(f"cleanup error: {e!r}")
+    finally:
+        _CLEANUP_LOCK.release()
+
+
+atexit.register(_cleanup_all)
+
+
+def _on_sigterm(signum, frame):
+    # `timeout` signals both the child and its process group, so a second SIGTERM follows the first:
+    # ignore the rest while cleaning up, then leave at once.
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    log(f"signal {signum}: stopping everything this run started")
+    from proxy import cleanup_all_proxies  # late import: proxy.py imports nothing from here
+    cleanup_all_proxies()
+    _cleanup_all()
+    os._exit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGHUP, _on_sigterm)
+
+
+class PatroniCluster:
+    def __init__(self, n: int, scope: str | None = None):
+        self.n = n
+        self.scope = scope or f"integ{n}-{os.getpid()}"
+        self.patroni_bin = ensure_venv()
+        self.tmp = tempfile.mkdtemp(prefix=f"gproxy-integ-{n}n-")
+        pw = pwd.getpwnam(PG_USER)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        os.chown(self.tmp, self.uid, self.gid)
+        os.chmod(self.tmp, 0o755)
+        ports = free_ports(3 * n)
+        self.nodes: list[Node] = []
+        for i in range(n):
+            name = f"node{i + 1}"
+            d = os.path.join(self.tmp, name)
+            os.makedirs(d)
+            os.chown(d, self.uid, self.gid)
+            os.chmod(d, 0o700)
+            self.nodes.append(Node(name, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], d))
+        self.bringup_seconds: float | None = None
+        self._stopped = False
+
+    # ---------------------------------------------------------------- config
+    def _node_yaml(self, node: Node) -> str:
+        partners = [f"127.0.0.1:{o.raft_port}" for o in self.nodes if o is not node]
+        # JSON is valid YAML: no PyYAML needed on the harness side.
+        hba = [
+            "local all all trust",
+            "host all all 127.0.0.1/32 trust",
+            "host replication all 127.0.0.1/32 trust",
+        ]
+        cfg = {
+            "scope": self.scope,
+            "name": node.name,
+            "log": {"level": "INFO"},
+            "restapi": {"listen": f"127.0.0.1:{node.api_port}", "connect_address": f"127.0.0.1:{node.api_port}"},
+            "raft": {
+                "data_dir": os.path.join(node.dir, "raft"),
+                "self_addr": f"127.0.0.1:{node.raft_port}",
+                "partner_addrs": partners,
+            },
+            "bootstrap": {
+                "dcs": {
+                    "ttl": 20,            # Patroni's minimum
+                    "loop_wait": 1,
+                    "retry_timeout": 3,   # Patroni's minimum
+                    "maximum_lag_on_failover": 16 * 1024 * 1024,
+                    "primary_start_timeout": 0,  # a crashed primary fails over instead of restarting
+                    "synchronous_mode": False,
+                    "postgresql": {
+                        "use_pg_rewind": True,
+                        "remove_data_directory_on_rewind_failure": True,
+                        "remove_data_directory_on_diverged_timelines": True,
+                        "use_slots": True,
+                        "parameters": {
+                            "max_connections": 50,
+                            "shared_buffers": "16MB",
+                            "fsync": "off",
+                            "synchronous_commit": "on",
+                            "wal_level": "replica",
+                            "hot_standby": "on",
+                            "wal_log_hints": "on",
+                            "max_wal_senders": 10,
+                            "max_replication_slots": 10,
+                            "wal_keep_size": "64MB",
+                            "max_worker_processes": 8,
+                            "autovacuum": "off",
+                        },
+                    },
+                },
+                "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
+            },
+            "postgresql": {
+                "listen": f"127.0.0.1:{node.pg_port}",
+                "connect_address": f"127.0.0.1:{node.pg_port}",
+                "data_dir": node.data_dir,
+                "bin_dir": PG_BIN,
+                "pgpass": os.path.join(node.dir, "pgpass"),
+                "authentication": {
+                    "superuser": {"username": "postgres"},
+                    "replication": {"username": "postgres"},
+                    "rewind": {"username": "postgres"},
+                },
+                "parameters": {"unix_socket_directories": node.dir},
+                "pg_hba": hba,
+                "pg_ctl_timeout": 30,
+            },
+            "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+        }
+        return json.dumps(cfg, indent=1)
+
+    # ---------------------------------------------------------------- lifecycle
+    def _spawn(self, node: Node) -> None:
+        with open(node.config_path, "w") as f:
+            f.write(self._node_yaml(node))
+        os.chown(node.config_path, self.uid, self.gid)
+        node.logfile = open(node.log_path, "ab")
+        env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "HOME": node.dir, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        node.proc = subprocess.Popen(
+            [self.patroni_bin, node.config_path],
+            user=self.uid, group=self.gid, extra_groups=[], cwd=node.dir, env=env,
+            stdin=subprocess.DEVNULL, stdout=node.logfile, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self, timeout: float = 180) -> "PatroniCluster":
+        _LIVE_CLUSTERS.append(self)
+        t0 = time.time()
+        log(f"starting {self.n}-node Patroni cluster in {self.tmp}")
+        for node in self.nodes:
+            self._spawn(node)
+        self.wait_healthy(timeout)
+        self.bringup_seconds = time.time() - t0
+        log(f"cluster up in {self.bringup_seconds:.1f}s: leader {self.leader()}")
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        log(f"stopping cluster {self.scope}")
+        # 1) graceful: SIGTERM to every Patroni (it stops its postmaster, fast mode)
+        pids = []
+        for node in self.nodes:
+            if node.proc and node.proc.poll() is None:
+                pids.append(node.proc.pid)
+        kill_pids(pids, signal.SIGTERM)
+        wait_pids_gone(pids, 15)
+        # 2) by pid: whatever survived, Patroni's descendants, every postmaster and its children
+        for node in self.nodes:
+            victims = []
+            if node.proc:
+                victims += [node.proc.pid] + descendants(node.proc.pid)
+            pm = node.postmaster_pid()
+            if pm:
+                victims += [pm] + descendants(pm)
+            victims += [p for p in node.extra_pids if pid_alive(p)]
+            victims = [p for p in dict.fromkeys(victims) if pid_alive(p)]
+            if victims:
+                log(f"{node.name}: SIGKILL {victims}")
+                kill_pids(victims)
+                wait_pids_gone(victims, 5)
+            if node.proc:
+                try:
+                    node.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+            if node.logfile:
+                node.logfile.close()
+        if self in _LIVE_CLUSTERS:
+            _LIVE_CLUSTERS.remove(self)
+        if os.environ.get("INTEG_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            log(f"kept {self.tmp}")
+
+    # ---------------------------------------------------------------- queries
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def pg_port(self, name: str) -> int:
+        return self.node(name).pg_port
+
+    def api_port(self, name: str) -> int:
+        return self.node(name).api_port
+
+    def name_for_pg_port(self, port: int) -> str | None:
+        return next((n.name for n in self.nodes if n.pg_port == port), None)
+
+    def cluster_json(self) -> dict | None:
+        """GET /cluster from the first node that answers."""
+        for node in self.nodes:
+            try:
+                return http_get_json(f"http://127.0.0.1:{node.api_port}/cluster", timeout=1.0)
+            except (OSError, ValueError, urllib.error.URLError):
+                continue
+        return None
+
+    def members(self) -> list[dict]:
+        c = self.cluster_json()
+        return c.get("members", []) if c else []
+
+    def leader(self) -> str | None:
+        for m in self.members():
+            if m.get("role") == "leader" and m.get("state") == "running":
+                return m["name"]
+        return None
+
+    def replicas(self) -> list[str]:
+        return sorted(m["name"] for m in self.members()
+                      if m.get("role") in ("replica", "sync_standby", "quorum_standby")
+                      and m.get("state") == "streaming")
+
+    def is_healthy(self) -> bool:
+        ms = self.members()
+        leaders = [m for m in ms if m.get("role") == "leader" and m.get("state") == "running"]
+        streaming = [m for m in ms if m.get("role") != "leader" and m.get("state") == "streaming"]
+        return len(ms) == self.n and len(leaders) == 1 and len(streaming) == self.n - 1
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        """Until one leader is running and the N-1 others are streaming replicas."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.is_healthy():
+                return
+            for node in self.nodes:
+                if node.proc and node.proc.poll() is not None:
+                    raise RuntimeError(f"patroni {node.name} exited rc={node.proc.returncode}; "
+                                       f"log tail:\n{self.log_tail(node.name)}")
+            time.sleep(0.5)
+        raise TimeoutError(f"cluster not healthy after {timeout}s: {json.dumps(self.members())}\n"
+                           + "\n".join(self.log_tail(n.name, 15) for n in self.nodes))
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        try:
+            with open(self.node(name).log_path, "rb") as f:
+                data = f.read().decode(errors="replace").splitlines()
+            return f"--- {name} ---\n" + "\n".join(data[-lines:])
+        except OSError:
+            return f"--- {name}: no log ---"
+
+    # ---------------------------------------------------------------- events
+    def kill_leader_postmaster(self) -> tuple[str, int]:
+        """kill -9 the leader's postmaster. Returns (old leader name, killed pid)."""
+        name = self.leader()
+        if not name:
+            raise RuntimeError("no leader")
+        node = self.node(name)
+        pid = node.postmaster_pid()
+        if not pid:
+            raise RuntimeError(f"no postmaster.pid for {name}")
+        # the backends of a SIGKILLed postmaster exit by themselves on postmaster death;
+        # remember them so teardown can reap any straggler by pid
+        node.extra_pids.update(descendants(pid))
+        os.kill(pid, signal.SIGKILL)
+        log(f"kill -9 postmaster {pid} of leader {name}")
+        return name, pid
+
+    def switchover(self, candidate: str | None = None) -> str:
+        """Planned switchover through the REST API (POST /switchover). Returns the old leader."""
+        old = self.leader()
+        if not old:
+            raise RuntimeError("no leader")
+        body = {"leader": old}
+        if candidate:
+            body["candidate"] = candidate
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port(old)}/switchover", data=json.dumps(body).encode(),
+            method="POST", headers={"Content-Type": "application/json"})
+        # POST /switchover answers after the switchover has been carried out (or failed):
+        # run it in the background so callers can time the event from its start.
+        result: dict = {}
+
+        def post():
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    result["status"] = r.status
+                    result["body"] = r.read().decode(errors="replace")
+            except urllib.error.HTTPError as e:
+                result["status"] = e.code
+                result["body"] = e.read().decode(errors="replace")
+            except Exception as e:  # noqa: BLE001
+                result["error"] = repr(e)
+        t = threading.Thread(target=post, daemon=True)
+        t.start()
+        self._switchover_thread, self._switchover_result = t, result
+        log(f"switchover requested from {old} to {candidate or 'any'}")
+        return old
+
+    def switchover_result(self, timeout: float = 60) -> dict:
+        self._switchover_thread.join(timeout)
+        return self._switchover_result
+
+    def wait_for_new_leader(self, old: str, timeout: float = 60) -> tuple[str, float]:
+        """Polls /cluster until a running leader other than `old`. Returns (name, seconds)."""
+        t0 = time.time()
+        deadline = t0 + timeout
+        while time.time() < deadline:
+            ldr = self.leader()
+            if ldr and ldr != old:
+                return ldr, time.time() - t0
+            time.sleep(0.1)
+        raise TimeoutError(f"no new leader after {timeout}s: {self.members()}")
+
+
+# --------------------------------------------------------------------------- seed config
+
+SEED_TEMPLATE = """\
+listen opengauss
+    bind *:{write_port}
+    option httpchk
+    http-check expect status 200
+    default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions
+{write_servers}
+
+listen opengauss_balance
+    bind *:{read_port}
+        mode tcp
+        option tcplog
+        balance roundrobin
+    option httpchk OPTIONS /replica
+    http-check expect status 200
+    default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions
+{read_servers}
+
+listen stats
+    mode http
+    bind *:{stats_port}
+    stats enable
+    stats uri /
+"""
+
+
+def seed_config_text(cluster: PatroniCluster, ports: dict) -> str:
+    """The seed haproxy.cfg (shared/seed: listens opengauss, opengauss_balance, stats; no global or
+    defaults) with the real nodes' addresses and ports {'write','read','stats'} replacing 5000/5001/7000."""
+    w = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {n.api_port}"
+                  for n in cluster.nodes)
+    r = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {n.api_port} "
+                  f"inter 5000 rise 2 fall 2" for n in cluster.nodes)
+    return SEED_TEMPLATE.format(write_port=ports["write"], read_port=ports["read"], stats_port=ports["stats"],
+                                write_servers=w, read_servers=r)
+
+
+if __name__ == "__main__":  # manual smoke: python3 patroni_cluster.py 3
+    install_signal_handlers()
+    c = PatroniCluster(int(sys.argv[1]) if len(sys.argv) > 1 else 3).start()
+    print(json.dumps(c.members(), indent=1))
+    print(seed_config_text(c, {"write": 1, "read": 2, "stats": 3}))
+    c.stop()

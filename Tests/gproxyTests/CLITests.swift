@@ -1,0 +1,163 @@
+import Foundation
+import Glibc
+import Testing
+@testable import gproxy
+
+/// The gproxy binary itself: `-c`, exit codes, signals, pidfile. Every process started here is
+/// stopped by its pid.
+@Suite(.serialized) struct CLITests {
+    /// The built binary (debug build next to the test bundle), or `$GPROXY_BIN`.
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["GPROXY_BIN"], FileManager.default.isExecutableFile(atPath: b) {
+            return b
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/gproxy").path
+    }
+
+    static func write(_ text: String) -> String {
+        let path = NSTemporaryDirectory() + "gproxy-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).cfg"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    /// Runs gproxy to completion; returns (status, stdout, stderr).
+    static func run(_ args: [String]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func checkAcceptsTheSeedConfigWithHAProxysWarnings() throws {
+        let path = Self.write("""
+            listen opengauss
+                bind 127.0.0.1:15000
+                option httpchk
+                http-check expect status 200
+                default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions
+                server opengauss_ip1_port1 127.0.0.1:16001 maxconn 100 check port 18008
+
+            listen stats
+                mode http
+                bind 127.0.0.1:17000
+                stats enable
+                stats uri /
+
+            """)
+        defer { unlink(path) }
+        let (status, out, err) = try Self.run(["-c", "-f", path])
+        #expect(status == 0)
+        #expect(out.contains("Configuration file is valid"))
+        #expect(err.contains("\(path):1: warning: missing timeouts for proxy 'opengauss'."))
+    }
+
+    @Test func checkReportsEveryErrorWithFileAndLineAndFails() throws {
+        let path = Self.write("""
+            listen x
+                bind 127.0.0.1:0
+                chek
+                server s1 127.0.0.1:1 weight 300
+
+            """)
+        defer { unlink(path) }
+        let (status, out, err) = try Self.run(["-c", "-f", path])
+        #expect(status == 1)
+        #expect(!out.contains("valid"))
+        #expect(err.contains("\(path):2: 'bind' : invalid port '0'"))
+        #expect(err.contains("\(path):3: unknown keyword 'chek' in 'listen' section"))
+        #expect(err.contains("\(path):4:"))
+        // -q: only the exit code.
+        let (qs, qo, qe) = try Self.run(["-c", "-q", "-f", path])
+        #expect(qs == 1 && qo.isEmpty && qe.isEmpty)
+    }
+
+    @Test func usageErrorsAndVersion() throws {
+        #expect(try Self.run([]).0 == 1)
+        #expect(try Self.run(["-x"]).2.contains("unknown option '-x'"))
+        #expect(try Self.run(["-D", "-f", "x"]).2.contains("not implemented"))
+        let (vs, vo, _) = try Self.run(["-v"])
+        #expect(vs == 0 && vo.hasPrefix("gproxy version"))
+        #expect(try Self.run(["-c", "-f", "/nonexistent.cfg"]).2
+            .contains("Cannot open configuration file/directory /nonexistent.cfg : No such file or directory"))
+    }
+
+    /// Starts gproxy on a config with one listen in front of an echo-ish simulated node.
+    final class Running {
+        let process = Process()
+        let port: UInt16
+        let pidFile: String
+        let cluster: SimulatedCluster
+        let config: String
+
+        init() throws {
+            cluster = try SimulatedCluster(memberCount: 1)
+            port = RuntimeHarness.freePort()
+            pidFile = NSTemporaryDirectory() + "gproxy-cli-\(getpid())-\(port).pid"
+            config = CLITests.write("""
+                listen rw
+                    bind 127.0.0.1:\(port)
+                    server pg1 127.0.0.1:\(cluster.members[0].dbPort)
+
+                """)
+            process.executableURL = URL(fileURLWithPath: CLITests.binary)
+            process.arguments = ["-f", config, "-p", pidFile, "-q"]
+            try process.run()
+            _ = RuntimeHarness.eventually { (try? SimulatedTestClient(port: self.port)) != nil }
+        }
+
+        func signal(_ s: Int32) { kill(process.processIdentifier, s) }
+
+        func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            cluster.stop()
+            unlink(config)
+        }
+    }
+
+    @Test func softStopLetsSessionsFinishThenExits() throws {
+        let g = try Running()
+        defer { g.stop() }
+        #expect(RuntimeHarness.eventually {
+            FileManager.default.contents(atPath: g.pidFile).map { String(decoding: $0, as: UTF8.self) }
+                == "\(g.process.processIdentifier)\n"
+        })
+        let session = try SimulatedTestClient(port: g.port)
+        #expect(session.readLine(timeoutMs: 2000)?.contains("node=pg1") == true)
+        g.signal(SIGUSR1)
+        // Listeners close at once: new connections are refused...
+        #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: g.port)) == nil })
+        // ...but the established session keeps working, and the process waits for it.
+        session.send("bye")
+        guard case .success(let echo) = session.readChunk(timeoutMs: 2000) else {
+            Issue.record("session cut by soft stop")
+            return
+        }
+        #expect(echo == Array("bye".utf8))
+        #expect(g.process.isRunning)
+        session.shutdownWrite()
+        _ = session.readToEnd(timeoutMs: 2000)
+        #expect(RuntimeHarness.eventually { !g.process.isRunning })
+        #expect(g.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: g.pidFile))
+    }
+
+    @Test func pauseAndResumeListenersWithTTOUAndTTIN() throws {
+        let g = try Running()
+        defer { g.stop() }
+        g.signal(SIGTTOU)
+        #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: g.port)) == nil })
+        g.signal(SIGTTIN)
+        #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: g.port) == "pg1" })
+        g.signal(SIGTERM)
+        #expect(RuntimeHarness.eventually { !g.process.isRunning })
+    }
+}
