@@ -116,6 +116,7 @@ int cepoll_close(int fd) {
 
 long cepoll_read(int fd, void *buf, unsigned long len) { RET(read(fd, buf, len)); }
 long cepoll_write(int fd, const void *buf, unsigned long len) { RET(send(fd, buf, len, MSG_NOSIGNAL)); }
+long cepoll_write_pipe(int fd, const void *buf, unsigned long len) { RET(write(fd, buf, len)); }
 
 int cepoll_close_rst(int fd) {
     struct linger l = {1, 0};

@@ -67,6 +67,42 @@ import Testing
         #expect(failures.load(ordering: .relaxed) == 0)
     }
 
+    @Test func aSlowReaderGetsEveryByteOfManySmallWrites() throws {
+        // The server reads nothing for a while: the proxy's sends hit EAGAIN mid-message, and what
+        // the socket did not take must go out later, in order, exactly once.
+        let server = TestServer { s in
+            usleep(300_000)
+            while let chunk = s.receive(max: 777), !chunk.isEmpty { if !s.send(chunk) { break } }
+            s.close()
+        }
+        let h = try EngineHarness(servers: [server.port], workers: 1)
+        defer { h.stop(); server.stop() }
+        let c = try #require(h.connect())
+        let total = 16 << 20
+        let writer = NamedThread.start(name: "test-writer") {
+            var stream = ByteStream(seed: 9)
+            var sent = 0
+            var sizes = ByteStream(seed: 10)
+            while sent < total {
+                let n = min(total - sent, 1 + Int(sizes.next(1)[0]) * 8)
+                if !c.send(stream.next(n)) { break }
+                sent += n
+            }
+            c.shutdownWrite()
+        }
+        var expected = ByteStream(seed: 9)
+        var received = 0
+        var mismatches = 0
+        while let chunk = c.receive(max: 65536), !chunk.isEmpty {
+            if chunk != expected.next(chunk.count) { mismatches += 1 }
+            received += chunk.count
+        }
+        NamedThread.join(writer)
+        c.close()
+        #expect(received == total)
+        #expect(mismatches == 0)
+    }
+
     @Test func halfCloseStillDeliversTheReply() throws {
         // The server answers only after the client's FIN, so the reply crosses a half-closed session.
         let server = TestServer { s in

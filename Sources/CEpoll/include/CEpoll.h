@@ -60,7 +60,8 @@ int cepoll_getsockname(int fd, struct sockaddr_storage *addr, socklen_t *len);
 int cepoll_shutdown(int fd, int how);
 int cepoll_close(int fd);
 long cepoll_read(int fd, void *buf, unsigned long len);
-long cepoll_write(int fd, const void *buf, unsigned long len);
+long cepoll_write(int fd, const void *buf, unsigned long len);   /* send(MSG_NOSIGNAL): sockets */
+long cepoll_write_pipe(int fd, const void *buf, unsigned long len); /* write(): pipes */
 /* Abortive close: SO_LINGER 0 then close, so the peer sees RST (HAProxy ends checks this way). */
 int cepoll_close_rst(int fd);
 /* Fills the address for an IPv4/IPv6 literal; returns the sockaddr length, or -EINVAL. */

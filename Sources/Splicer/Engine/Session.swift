@@ -76,6 +76,8 @@ struct RelayHalf {
     var srcEOF = false
     /// We relayed that FIN (shutdown(SHUT_WR) on the destination).
     var dstShut = false
+    /// A read filled the copy buffer: this is a bulk flow, splice from now on.
+    var bulk = false
     var bytes: UInt64 = 0
 }
 

@@ -1,7 +1,9 @@
 import CEpoll
 import Glibc
 
-/// The zero-copy relay: socket → pipe → socket with splice(2), both directions, edge-triggered.
+/// The relay: socket → pipe → socket with splice(2), both directions, edge-triggered; small
+/// messages are copied instead (read + send through one per-worker buffer: the same two system
+/// calls as two splices, each cheaper), until a read fills that buffer and the flow is bulk.
 ///
 /// EAGAIN from socket→pipe is ambiguous: the socket may be empty, or the pipe may be out of page
 /// slots although bytes still fit. So the read side is marked "not ready" only when the pipe is
@@ -53,6 +55,16 @@ extension Worker {
         let flags = CEPOLL_SPLICE_F_MOVE | CEPOLL_SPLICE_F_NONBLOCK
         while budget > 0 {
             var step = false
+            if !h.bulk && !h.srcEOF && h.srcReady && h.dstReady && h.inPipe == 0 {
+                switch copyOnce(&h, from: src, to: dst, budget: &budget) {
+                case .progress:
+                    moved = true
+                    continue
+                case .idle: break
+                case .sourceFailed: return .sourceFailed
+                case .destinationFailed: return .destinationFailed
+                }
+            }
             if !h.srcEOF && h.srcReady {
                 if !h.pipe.isOpen {
                     guard let p = pipes.take() else { break }  // out of fds: retry on the next event
@@ -104,6 +116,45 @@ extension Worker {
             moved = true
         }
         return moved ? .progress : .idle
+    }
+
+    /// One read into the worker's buffer and one send of it. Bytes the destination does not take at
+    /// once go into the half's pipe, ahead of anything read later, so order is kept.
+    private func copyOnce(_ h: inout RelayHalf, from src: Int32, to dst: Int32, budget: inout Int) -> PumpOutcome {
+        let n = unsafe cepoll_read(src, scratch, UInt(Worker.copyBytes))
+        if n == 0 {
+            h.srcEOF = true
+            return .progress
+        }
+        if n < 0 {
+            if n == -Int(EAGAIN) { h.srcReady = false }
+            return n == -Int(EAGAIN) || n == -Int(EINTR) ? .idle : .sourceFailed
+        }
+        h.bytes &+= UInt64(n)
+        budget -= n
+        if n == Worker.copyBytes { h.bulk = true } else if n < 4096 && !h.srcHup { h.srcReady = false }
+        var sent = unsafe cepoll_write(dst, scratch, UInt(n))
+        if sent == -Int(EAGAIN) || sent == -Int(EINTR) {
+            h.dstReady = false
+            sent = 0
+        } else if sent < 0 {
+            return .destinationFailed
+        }
+        if sent < n {
+            if !h.pipe.isOpen {
+                // No pipe to hold the bytes (out of fds): end the session rather than drop them.
+                guard let p = pipes.take() else { return .destinationFailed }
+                h.pipe = p
+            }
+            // SAFETY: `sent` < `n` <= copyBytes, so the rest lies inside the buffer. The pipe is
+            // empty and holds at least 64 KiB, so the whole rest fits.
+            let rest = n - sent
+            guard unsafe cepoll_write_pipe(h.pipe.writeEnd, scratch + sent, UInt(rest)) == rest else {
+                return .destinationFailed
+            }
+            h.inPipe = rest
+        }
+        return .progress
     }
 
     private func account(_ s: Session, up: UInt64, down: UInt64) {

@@ -41,6 +41,9 @@ import Glibc
 
     let eventMask = CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET
     static let relayBudget = 1 << 20
+    /// Small messages are copied through this buffer (see `pump`); one per worker, used synchronously.
+    static let copyBytes = 16384
+    let scratch = UnsafeMutableRawPointer.allocate(byteCount: Worker.copyBytes, alignment: 16)
     private let events = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
     private let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
 
@@ -76,6 +79,7 @@ import Glibc
     }
 
     deinit {
+        unsafe scratch.deallocate()
         unsafe events.deallocate()
         unsafe tokens.deallocate()
     }

@@ -22,7 +22,8 @@ struct PipePool {
 
     init(capacity: Int, pipeSize: Int) {
         self.capacity = capacity
-        requestedSize = pipeSize
+        // Never below the kernel's 64 KiB default: a pipe must take a whole copy buffer (see pump).
+        requestedSize = pipeSize == 0 ? 0 : max(pipeSize, 65536)
         pipeBytes = 65536
         free.reserveCapacity(capacity)
     }
