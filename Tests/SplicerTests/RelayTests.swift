@@ -70,23 +70,26 @@ import Testing
     @Test func aSlowReaderGetsEveryByteOfManySmallWrites() throws {
         // The server reads nothing for a while: the proxy's sends hit EAGAIN mid-message, and what
         // the socket did not take must go out later, in order, exactly once.
-        let server = TestServer { s in
-            usleep(300_000)
+        let server = TestServer(receiveBuffer: 2048) { s in
+            usleep(1_500_000)
             while let chunk = s.receive(max: 777), !chunk.isEmpty { if !s.send(chunk) { break } }
             s.close()
         }
         let h = try EngineHarness(servers: [server.port], workers: 1)
         defer { h.stop(); server.stop() }
         let c = try #require(h.connect())
-        let total = 16 << 20
+        // More than the proxy's largest send buffer (tcp_wmem max, 4 MiB) in small paced messages.
+        let total = 6 << 20
         let writer = NamedThread.start(name: "test-writer") {
             var stream = ByteStream(seed: 9)
             var sent = 0
             var sizes = ByteStream(seed: 10)
+            // Small paced messages, each relayed by copy, until the proxy's send buffer is full.
             while sent < total {
                 let n = min(total - sent, 1 + Int(sizes.next(1)[0]) * 8)
                 if !c.send(stream.next(n)) { break }
                 sent += n
+                usleep(20)
             }
             c.shutdownWrite()
         }

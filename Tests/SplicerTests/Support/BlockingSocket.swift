@@ -88,12 +88,15 @@ final class TestServer: @unchecked Sendable {
     private let handler: @Sendable (BlockingSocket) -> Void
     private var stopped = false
 
-    init(_ handler: @escaping @Sendable (BlockingSocket) -> Void) {
+    /// `receiveBuffer` > 0 shrinks SO_RCVBUF of accepted sockets, so a slow reader pushes back fast.
+    init(receiveBuffer: Int32 = 0, _ handler: @escaping @Sendable (BlockingSocket) -> Void) {
         self.handler = handler
         let lfd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         listenFd = lfd
         var one: Int32 = 1
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+        var rcv = receiveBuffer
+        if rcv > 0 { setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcv, 4) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
