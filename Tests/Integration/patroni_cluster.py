@@ -188,7 +188,9 @@ def _on_sigterm(signum, frame):
         signal.signal(s, signal.SIG_IGN)
     log(f"signal {signum}: stopping everything this run started")
     from proxy import cleanup_all_proxies  # late import: proxy.py imports nothing from here
+    from check_counter import stop_all_counters
     cleanup_all_proxies()
+    stop_all_counters()
     _cleanup_all()
     os._exit(128 + signum)
 
@@ -512,15 +514,37 @@ listen stats
 """
 
 
-def seed_config_text(cluster: PatroniCluster, ports: dict) -> str:
+PATRONI_WRITE_LINE = "    patroni primary"
+PATRONI_READ_LINE = "    patroni replica"
+
+
+def seed_config_text(cluster: PatroniCluster, ports: dict, check_ports: dict[str, int] | None = None,
+                     patroni: bool = False) -> str:
     """The seed haproxy.cfg (shared/seed: listens opengauss, opengauss_balance, stats; no global or
-    defaults) with the real nodes' addresses and ports {'write','read','stats'} replacing 5000/5001/7000."""
-    w = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {n.api_port}"
+    defaults) with the real nodes' addresses and ports {'write','read','stats'} replacing 5000/5001/7000.
+
+    `check_ports` (node name → port) sends the checks somewhere else than the node's REST API port
+    (the check counter in front of it). `patroni=True` is the gproxy-patroni variant: the same text
+    plus one line in each listen, `patroni primary` (write) and `patroni replica` (read)."""
+    cp = {n.name: (check_ports or {}).get(n.name, n.api_port) for n in cluster.nodes}
+    w = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {cp[n.name]}"
                   for n in cluster.nodes)
-    r = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {n.api_port} "
+    r = "\n".join(f"    server {n.name} 127.0.0.1:{n.pg_port} maxconn 100 check port {cp[n.name]} "
                   f"inter 5000 rise 2 fall 2" for n in cluster.nodes)
-    return SEED_TEMPLATE.format(write_port=ports["write"], read_port=ports["read"], stats_port=ports["stats"],
+    text = SEED_TEMPLATE.format(write_port=ports["write"], read_port=ports["read"], stats_port=ports["stats"],
                                 write_servers=w, read_servers=r)
+    if patroni:
+        lines = text.split("\n")
+        out, section = [], None
+        for ln in lines:
+            if ln.startswith("listen "):
+                section = ln.split()[1]
+            out.append(ln)
+            # right after the listen's `http-check expect` line, before default-server and the servers
+            if ln.strip().startswith("http-check expect"):
+                out.append(PATRONI_WRITE_LINE if section == "opengauss" else PATRONI_READ_LINE)
+        text = "\n".join(out)
+    return text
 
 
 if __name__ == "__main__":  # manual smoke: python3 patroni_cluster.py 3
@@ -528,4 +552,5 @@ if __name__ == "__main__":  # manual smoke: python3 patroni_cluster.py 3
     c = PatroniCluster(int(sys.argv[1]) if len(sys.argv) > 1 else 3).start()
     print(json.dumps(c.members(), indent=1))
     print(seed_config_text(c, {"write": 1, "read": 2, "stats": 3}))
+    print(seed_config_text(c, {"write": 1, "read": 2, "stats": 3}, patroni=True))
     c.stop()

@@ -1,4 +1,8 @@
-"""Starts gproxy or HAProxy with a config file, stops it by pid."""
+"""Starts gproxy or HAProxy with a config file, stops it by pid.
+
+Kinds: `haproxy`, `gproxy` (both with the seed config) and `gproxy-patroni` (the gproxy binary with
+the seed config plus `patroni primary`/`patroni replica`, see `patroni_cluster.seed_config_text`).
+"""
 from __future__ import annotations
 
 import atexit
@@ -14,6 +18,13 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 _LIVE: list["Proxy"] = []
+
+KINDS = ("gproxy", "gproxy-patroni", "haproxy")
+
+
+def binary_kind(kind: str) -> str:
+    """The executable a proxy kind runs: gproxy-patroni is gproxy with a different config."""
+    return "haproxy" if kind == "haproxy" else "gproxy"
 
 
 def find_gproxy() -> str | None:
@@ -40,7 +51,7 @@ def port_accepts(port: int, timeout: float = 0.3) -> bool:
 
 class Proxy:
     def __init__(self, kind: str, config_text: str, ports: dict):
-        if kind not in ("gproxy", "haproxy"):
+        if kind not in KINDS:
             raise ValueError(kind)
         self.kind = kind
         self.ports = ports
@@ -52,7 +63,7 @@ class Proxy:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        if self.kind == "haproxy":
+        if binary_kind(self.kind) == "haproxy":
             exe = find_haproxy()
             if not exe:
                 raise FileNotFoundError("haproxy not installed (apt-get install -y haproxy)")
@@ -62,13 +73,18 @@ class Proxy:
             raise FileNotFoundError("gproxy binary not found: set GPROXY_BIN or build .build/release/gproxy")
         return [exe, "-f", self.cfg]
 
-    def start(self, timeout: float = 15) -> "Proxy":
+    def spawn(self) -> "Proxy":
+        """Starts the process and returns at once (no wait for the ports)."""
         cmd = self.command()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=self.dir)
         _LIVE.append(self)
         self.started_at = time.time()
+        return self
+
+    def start(self, timeout: float = 15) -> "Proxy":
+        self.spawn()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

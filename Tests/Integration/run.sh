@@ -2,8 +2,8 @@
 # Real-cluster integration suite: a Patroni cluster (raft DCS, PostgreSQL 15) on 127.0.0.1 behind
 # gproxy and/or HAProxy with the seed haproxy.cfg. Works as root with no TTY in a fresh clone.
 #
-#   Tests/Integration/run.sh                       # gproxy only (default), clusters of 3 and 4
-#   INTEG_PROXIES=gproxy,haproxy Tests/Integration/run.sh
+#   Tests/Integration/run.sh                       # gproxy (3 and 4 nodes) + gproxy-patroni (4 nodes)
+#   INTEG_PROXIES=haproxy,gproxy,gproxy-patroni INTEG_SIZES=4 Tests/Integration/run.sh   # the README table
 #   INTEG_PROXIES=haproxy INTEG_SIZES=3 Tests/Integration/run.sh -k failover
 #   GPROXY_BIN=/path/to/gproxy Tests/Integration/run.sh
 # Extra arguments go to pytest. Env: STRICT_READONLY=1 fails on writes refused by a read-only node;
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DEBIAN_FRONTEND=noninteractive
-PROXIES="${INTEG_PROXIES:-gproxy}"
+PROXIES="${INTEG_PROXIES:-gproxy,gproxy-patroni}"
 export INTEG_PROXIES="$PROXIES"
 
 # --- system packages, only when missing
@@ -42,7 +42,7 @@ if [ ! -x "$VENV/bin/patroni" ]; then
 fi
 
 # --- gproxy binary
-if [[ ",$PROXIES," == *",gproxy,"* ]] && [ -z "${GPROXY_BIN:-}" ]; then
+if [[ ",$PROXIES," == *",gproxy,"* || ",$PROXIES," == *",gproxy-patroni,"* ]] && [ -z "${GPROXY_BIN:-}" ]; then
     if [ ! -x .build/release/gproxy ]; then
         swift build -c release --product gproxy
     fi

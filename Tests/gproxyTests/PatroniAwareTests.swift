@@ -125,6 +125,38 @@ import Testing
         #expect(got.allSatisfy { $0?.0 == "pg3" && $0?.1 == "primary" })
     }
 
+    /// Real Patroni after a kill -9 of the leader's postmaster: its API keeps answering 200 on `/`
+    /// with `"role": "primary", "state": "unknown"` (then `stopping`/`stopped`) until another member is
+    /// promoted. That writer is unconfirmed, not gone: every member must be polled every `fast-inter`
+    /// from then on, so the new leader is taken as soon as it is promoted, not at its next `inter`
+    /// (the real-cluster suite saw writes held 1.3 s longer than the election for that reason).
+    @Test func aLeaderWhosePostgresDiedIsUnconfirmedAndEveryMemberIsPolledFast() throws {
+        let cluster = try SimulatedCluster()
+        defer { cluster.stop() }
+        let rw = RuntimeHarness.freePort()
+        let h = try RuntimeHarness(Self.config(cluster, rw: rw, ro: RuntimeHarness.freePort(), inter: "2s"))
+        defer { h.stop() }
+        #expect(Self.probe(rw)?.node == "pg1")
+        usleep(300_000)  // past the start-up polls: back on `inter`
+        // pg1's Postgres dies; Patroni still holds the key and answers 200 "primary", state not running.
+        try cluster.setDatabase(node: "pg1", up: false, resetConnections: true)
+        cluster.setState(node: "pg1", state: .stopped)
+        #expect(RuntimeHarness.eventually(8000) { h.server("rw", "pg1")?.status == "DOWN" })
+        // No client connects meanwhile (no worker hints): only the checker's own schedule asks pg3.
+        let pg3 = try #require(cluster.member("pg3"))
+        let before = pg3.api.requestCount
+        usleep(1_000_000)
+        let polls = pg3.api.requestCount - before
+        #expect(polls >= 5, "pg3 asked \(polls) times in 1 s while the writer is unconfirmed (fast-inter 100ms)")
+        // The election: pg3 takes the key on a new timeline and is the writer within a fast poll or two.
+        cluster.failover(killLeader: true, candidate: "pg3")
+        let t0 = Clock.nowMs()
+        #expect(RuntimeHarness.eventually(3000) { h.server("rw", "pg3")?.status == "UP" })
+        let took = Clock.elapsed(t0, Clock.nowMs())
+        #expect(took < 600, "pg3 became the writer \(took) ms after its promotion (inter 2s, fast-inter 100ms)")
+        #expect(Self.probe(rw)?.node == "pg3")
+    }
+
     @Test func twoMembersClaimingLeadershipNeverBothGetWrites() throws {
         let cluster = try SimulatedCluster()
         defer { cluster.stop() }

@@ -10,7 +10,8 @@ import Splicer
 ///   restarting Patroni API does not disconnect a healthy primary's clients.
 /// - Replica: a running replica's 200 brings it in at once, a 503 with JSON takes it out at once;
 ///   ambiguous failures count `fall`. Optionally the leader serves reads when no replica can.
-/// - While no writer is known or answers disagree, members are polled every `fast-inter`;
+/// - While no writer is known, the writer's API stops confirming it, or answers disagree, members
+///   are polled every `fast-inter`;
 ///   new connections wait in the backend queue meanwhile (never sent to a read-only node).
 extension HealthChecker {
     /// Applies one Patroni-aware check result (caller holds `lock`); true = publish a new table.
@@ -31,7 +32,7 @@ extension HealthChecker {
                 changed = unconfirmedLeader(s, r, now: now)
             }
             let wasConverging = converging[b]
-            converging[b] = writer[b] == nil || conflictPending(b)
+            converging[b] = writer[b] == nil || !writerConfirmed(b) || conflictPending(b)
             if converging[b] && !wasConverging { hurry(b, policy, now: now) }
         case .replica:
             changed = false
@@ -134,6 +135,17 @@ extension HealthChecker {
     }
 
     private func conflictPending(_ b: Int) -> Bool { reportedConflicts.contains { $0[0] == b } }
+
+    /// The writer is up and its last check confirmed it (full health). A writer whose API stopped
+    /// confirming (timeouts, refusals, or Patroni's 200 with `"state": "unknown"`/`"stopping"` once
+    /// its Postgres died or is stopping) keeps its sessions, but the cluster may be electing another
+    /// leader: every member is then polled every `fast-inter`, so the new leader is found within one
+    /// fast poll of its promotion rather than at the next `inter`.
+    private func writerConfirmed(_ b: Int) -> Bool {
+        guard let w = writer[b] else { return false }
+        let st = servers[b][w].state
+        return st.running && st.health == st.full
+    }
 
     /// Converging: ask every member again within `fast-inter`.
     private func hurry(_ b: Int, _ policy: PatroniPolicy, now: UInt64) {
