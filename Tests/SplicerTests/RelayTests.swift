@@ -39,9 +39,12 @@ import Testing
         #expect(sha.finish() == sentDigest.withLock { $0 })
     }
 
-    @Test func twoHundredConcurrentSessionsWithRandomChunks() throws {
+    /// Both relay paths: per-flow choice (small messages copied, bulk spliced) and forced splice
+    /// (`option splice-request` + `option splice-response`).
+    @Test(arguments: [false, true])
+    func twoHundredConcurrentSessionsWithRandomChunks(alwaysSplice: Bool) throws {
         let echo = TestServer.echo()
-        let h = try EngineHarness(servers: [echo.port])
+        let h = try EngineHarness(servers: [echo.port], alwaysSplice: alwaysSplice)
         defer { h.stop(); echo.stop() }
         let failures = Atomic<Int>(0)
         var threads: [pthread_t] = []

@@ -136,6 +136,31 @@ import Testing
         #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == a.name })
     }
 
+    @Test func anActiveServerComingBackCutsTheBackupSessions() throws {
+        let cluster = try SimulatedCluster(memberCount: 2)
+        defer { cluster.stop() }
+        let port = RuntimeHarness.freePort()
+        let (a, b) = (cluster.members[0], cluster.members[1])
+        let h = try RuntimeHarness("""
+            listen rw
+                bind 127.0.0.1:\(port)
+                default-server inter 100 rise 1 fall 1
+                server \(a.name) 127.0.0.1:\(a.dbPort) check on-marked-up shutdown-backup-sessions
+                server \(b.name) 127.0.0.1:\(b.dbPort) check backup
+
+            """)
+        defer { h.stop() }
+        #expect(RuntimeHarness.eventually { h.server("rw", a.name)?.checkStatus == .l4ok })
+        try cluster.setDatabase(node: a.name, up: false)
+        #expect(RuntimeHarness.eventually { h.server("rw", a.name)?.status == "DOWN" })
+        let onBackup = try SimulatedTestClient(port: port)
+        #expect(onBackup.readLine(timeoutMs: 2000)?.contains("node=\(b.name)") == true)
+        try cluster.setDatabase(node: a.name, up: true)
+        // pg1 is UP again: the session on the backup is cut by the proxy (U-), new ones go to pg1.
+        #expect(onBackup.readToEnd(timeoutMs: 5000).1 == .eof)
+        #expect(RuntimeHarness.nodeBehind(port: port) == a.name)
+    }
+
     @Test func riseAndFallCountLiveChecksExactly() throws {
         let cluster = try SimulatedCluster(memberCount: 1)
         defer { cluster.stop() }

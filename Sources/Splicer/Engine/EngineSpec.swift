@@ -36,9 +36,16 @@ public struct FrontendSpec: Sendable {
     public var clientFinTimeout: Int?
     /// Hand every finished session to the session logger (`option tcplog` with a log target).
     public var logSessions: Bool
+    /// `option splice-request` / `splice-response`: always splice that direction. Otherwise each flow
+    /// starts copying small messages and switches to splice once it carries bulk data.
+    public var alwaysSpliceRequest: Bool
+    public var alwaysSpliceResponse: Bool
 
     public init(name: String, binds: [SocketAddress], maxconn: Int = 0, backend: Int, clientTimeout: Int? = nil,
-                clientFinTimeout: Int? = nil, logSessions: Bool = false) {
+                clientFinTimeout: Int? = nil, logSessions: Bool = false, alwaysSpliceRequest: Bool = false,
+                alwaysSpliceResponse: Bool = false) {
+        self.alwaysSpliceRequest = alwaysSpliceRequest
+        self.alwaysSpliceResponse = alwaysSpliceResponse
         self.name = name
         self.binds = binds
         self.maxconn = maxconn

@@ -14,6 +14,8 @@ extension Worker {
         // Data may already be waiting: start with the read side marked ready.
         s.up.srcReady = true
         s.down.dstReady = true
+        s.up.bulk = engine.spec.frontends[fe].alwaysSpliceRequest
+        s.down.bulk = engine.spec.frontends[fe].alwaysSpliceResponse
         _ = cepoll_setsockopt_int(clientFd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         // Counted before anything can fail: closeSession releases exactly what is held here.
         counters.add(layout.frontend(fe, .sessions), 1)

@@ -80,9 +80,12 @@ struct EngineBuilder {
                 continue
             }
             let binds = p.binds.compactMap { SocketAddress(ip: $0.host, port: $0.port) }
+            let be = config.proxies[backendProxies[b]]
             frontends.append(FrontendSpec(
                 name: p.name, binds: binds, maxconn: p.maxconn ?? 0, backend: b, clientTimeout: p.timeouts.client,
-                clientFinTimeout: p.timeouts.clientFin, logSessions: p.tcplog && !logTargets(of: p).isEmpty))
+                clientFinTimeout: p.timeouts.clientFin, logSessions: p.tcplog && !logTargets(of: p).isEmpty,
+                alwaysSpliceRequest: p.spliceRequest || be.spliceRequest,
+                alwaysSpliceResponse: p.spliceResponse || be.spliceResponse))
             frontendProxies.append(i)
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }

@@ -8,7 +8,8 @@ final class EngineHarness: @unchecked Sendable {
     init(servers: [UInt16], workers: Int = 2, balance: BalanceAlgorithm = .roundrobin, maxconn: [Int]? = nil,
          clientTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
-         weights: [Int]? = nil, maxqueue: [Int]? = nil, logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
+         weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false,
+         logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
         let specs = servers.enumerated().map { i, p in
             ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
                        maxconn: maxconn?[i] ?? 0, maxqueue: maxqueue?[i] ?? 0, weight: weights?[i] ?? 1)
@@ -17,7 +18,8 @@ final class EngineHarness: @unchecked Sendable {
             workers: workers, globalMaxconn: globalMaxconn,
             frontends: [FrontendSpec(name: "fe", binds: [SocketAddress(ip: "127.0.0.1", port: 0)!],
                                      maxconn: frontendMaxconn, backend: 0, clientTimeout: clientTimeout,
-                                     logSessions: logger != nil)],
+                                     logSessions: logger != nil, alwaysSpliceRequest: alwaysSplice,
+                                     alwaysSpliceResponse: alwaysSplice)],
             backends: [BackendSpec(name: "be", servers: specs, balance: balance, connectTimeout: connectTimeout,
                                    serverTimeout: serverTimeout, queueTimeout: queueTimeout, retries: retries,
                                    redispatch: redispatch)])
