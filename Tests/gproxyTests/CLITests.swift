@@ -150,6 +150,46 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: g.pidFile))
     }
 
+    @Test func runningOutOfFileDescriptorsBacksOffInsteadOfSpinning() throws {
+        let cluster = try SimulatedCluster(memberCount: 1)
+        defer { cluster.stop() }
+        let port = RuntimeHarness.freePort()
+        let config = Self.write("""
+            global
+                maxconn 1000
+                nbthread 1
+            listen rw
+                bind 127.0.0.1:\(port)
+                server pg1 127.0.0.1:\(cluster.members[0].dbPort)
+
+            """)
+        defer { unlink(config) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // 48 fds: a dozen sessions fit, then accept4 fails with EMFILE.
+        p.arguments = ["-c", "ulimit -n 48; exec '\(Self.binary)' -q -f '\(config)'"]
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == "pg1" })
+        var clients: [SimulatedTestClient] = []
+        for _ in 0..<60 { if let c = try? SimulatedTestClient(port: port) { clients.append(c) } }
+        // Some were served, the rest wait in the kernel backlog: the fd limit was hit.
+        let served = clients.filter { $0.readLine(timeoutMs: 300) != nil }.count
+        #expect(served > 0 && served < 60)
+        func cpuTicks() -> Int {
+            guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8) else { return 0 }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.count > 13 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+        }
+        let before = cpuTicks()
+        sleep(1)
+        // A ready listener it cannot accept from must not make it spin: well under a core.
+        #expect(cpuTicks() - before < 50)
+        #expect(p.isRunning)
+        clients.removeAll()
+        #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == "pg1" })
+    }
+
     @Test func pauseAndResumeListenersWithTTOUAndTTIN() throws {
         let g = try Running()
         defer { g.stop() }
