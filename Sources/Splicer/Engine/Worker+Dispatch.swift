@@ -16,7 +16,6 @@ extension Worker {
         s.down.dstReady = true
         s.up.bulk = engine.spec.frontends[fe].alwaysSpliceRequest
         s.down.bulk = engine.spec.frontends[fe].alwaysSpliceResponse
-        _ = cepoll_setsockopt_int(clientFd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         // Counted before anything can fail: closeSession releases exactly what is held here.
         counters.add(layout.frontend(fe, .sessions), 1)
         engine.backends[be].sessions.forceAcquire()
@@ -189,7 +188,8 @@ extension Worker {
     func serverEvent(_ slot: Int32, _ s: Session, _ ev: UInt32) {
         if s.phase == .connecting {
             guard ev & (CEPOLL_EPOLLOUT | CEPOLL_EPOLLERR | CEPOLL_EPOLLHUP) != 0 else { return }
-            if Socket.pendingError(s.serverFd) == 0 {
+            // Writable without an error or hang-up: the connect succeeded (no getsockopt needed).
+            if ev & (CEPOLL_EPOLLERR | CEPOLL_EPOLLHUP) == 0 {
                 established(slot, s)
             } else {
                 connectFailed(slot, s, timedOut: false)

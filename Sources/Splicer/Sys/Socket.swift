@@ -11,6 +11,9 @@ public enum Socket {
             _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
             if reusePort { _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) }
             var a = address
+            // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt per listener,
+            // not one per connection.
+            _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             _ = unsafe try Errno.check(cepoll_bind(fd, &a.storage, a.length))
             _ = try Errno.check(cepoll_listen(fd, backlog))
         } catch {
