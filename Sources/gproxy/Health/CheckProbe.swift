@@ -46,11 +46,16 @@ struct CheckProbe {
 
     /// Socket events: finish the connect, send the request, read the response.
     /// `readToEnd`: judge only once the server closed (Patroni's GET replies have no Content-Length).
-    mutating func onEvent(request: [UInt8]?, expects: [HTTPCheckExpect], readToEnd: Bool = false, now: UInt64) -> Step {
+    /// `events`: the epoll flags; writable with no error or hang-up means the connect succeeded, so
+    /// SO_ERROR is read only for a failure (to name it).
+    mutating func onEvent(request: [UInt8]?, expects: [HTTPCheckExpect], readToEnd: Bool = false, events: UInt32,
+                          now: UInt64) -> Step {
         if !connected {
-            let err = Socket.pendingError(fd)
-            if err == EINPROGRESS || err == EALREADY { return .pending }
-            if err != 0 { return .finished(l4Failure(err, now)) }
+            if events & (CEPOLL_EPOLLERR | CEPOLL_EPOLLHUP) != 0 {
+                let err = Socket.pendingError(fd)
+                return .finished(l4Failure(err == 0 ? ECONNRESET : err, now))
+            }
+            guard events & CEPOLL_EPOLLOUT != 0 else { return .pending }
             connected = true
             guard let request else {
                 return .finished(CheckResult(status: .l4ok, code: nil, info: nil, durationMs: duration(now)))
@@ -59,8 +64,9 @@ struct CheckProbe {
             if sent < 0 && sent != -Int(EAGAIN) {
                 return .finished(l4Failure(Int32(-sent), now))
             }
-            // The reply cannot be there yet: wait for its edge instead of a read that says EAGAIN.
-            return .pending
+            // Unless bytes came with this very event (edge-triggered: no second edge for them), the
+            // reply cannot be there yet: wait for its edge instead of a read that says EAGAIN.
+            if events & (CEPOLL_EPOLLIN | CEPOLL_EPOLLRDHUP) == 0 { return .pending }
         }
         guard request != nil else {
             return .finished(CheckResult(status: .l4ok, code: nil, info: nil, durationMs: duration(now)))

@@ -110,11 +110,11 @@ final class HealthChecker: @unchecked Sendable {
                     for i in 0..<Int(n) where toks[i] != UInt64.max {
                         let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
                         if UInt64(s) == DiscoveryState.tokenServer {
-                            if b < discovery.count { changed = discoveryProgress(b, now: after, timedOut: false) || changed }
+                            if b < discovery.count { changed = discoveryProgress(b, now: after, events: evs[i], timedOut: false) || changed }
                             continue
                         }
                         guard b < servers.count, s < servers[b].count else { continue }
-                        changed = progress(servers[b][s], now: after) || changed
+                        changed = progress(servers[b][s], events: evs[i], now: after) || changed
                     }
                 }
                 while let e = timetable.popDeadline(upTo: after) {
@@ -175,9 +175,9 @@ final class HealthChecker: @unchecked Sendable {
         }
     }
 
-    private func progress(_ s: ServerHealth, now: UInt64) -> Bool {
+    private func progress(_ s: ServerHealth, events: UInt32, now: UInt64) -> Bool {
         guard var p = s.probe else { return false }
-        let step = p.onEvent(request: s.request, expects: s.expects, readToEnd: s.patroni != nil, now: now)
+        let step = p.onEvent(request: s.request, expects: s.expects, readToEnd: s.patroni != nil, events: events, now: now)
         s.probe = p
         if case .finished(let r) = step {
             if s.patroni != nil { s.answer = PatroniAnswer.parse(p.response) }

@@ -59,9 +59,9 @@ extension HealthChecker {
     }
 
     /// Socket event or timeout of a discovery probe; true when the backend changed.
-    func discoveryProgress(_ b: Int, now: UInt64, timedOut: Bool) -> Bool {
+    func discoveryProgress(_ b: Int, now: UInt64, events: UInt32 = 0, timedOut: Bool) -> Bool {
         guard var p = discovery[b].probe else { return false }
-        if !timedOut, case .pending = p.onEvent(request: DiscoveryState.request, expects: [], readToEnd: true, now: now) {
+        if !timedOut, case .pending = p.onEvent(request: DiscoveryState.request, expects: [], readToEnd: true, events: events, now: now) {
             discovery[b].probe = p
             return false
         }
