@@ -106,6 +106,17 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         #expect(run("get weight stats/x", admin: admin) == "No such server.\n\n")
     }
 
+    @Test func changingServersNeedsTheAdminLevel() {
+        let admin = FakeAdmin()
+        for level in ["user", "operator"] {
+            var session = RuntimeCLI.Session()
+            let cli = RuntimeCLI(admin: admin, level: level)
+            #expect(cli.execute(line: "disable server opengauss/pg1", session: &session) == "Permission denied\n\n")
+            session = RuntimeCLI.Session()
+            #expect(cli.execute(line: "show stat", session: &session).hasPrefix("# pxname,svname,"))
+        }
+    }
+
     @Test func severalCommandsAndQuit() {
         let out = run("get weight opengauss/pg1; get weight opengauss/pg2")
         #expect(out == "1 (initial 1)\n\n1 (initial 1)\n\n")

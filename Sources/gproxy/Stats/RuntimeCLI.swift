@@ -76,6 +76,8 @@ struct ServerStateLine: Sendable, Equatable {
 
 struct RuntimeCLI: Sendable {
     let admin: any RuntimeAdmin
+    /// `stats socket ... level user|operator|admin`: changing servers needs `admin`, as in HAProxy.
+    var level = "admin"
 
     /// Per-connection state.
     struct Session: Sendable, Equatable {
@@ -101,6 +103,12 @@ struct RuntimeCLI: Sendable {
 
     /// One command's reply, ending with an empty line (`quit` and `prompt` reply nothing).
     func run(_ cmd: RuntimeCommand, session: inout Session) -> String {
+        switch cmd {
+        case .disableServer, .enableServer, .setServerState, .setWeight:
+            if level != "admin" { return "Permission denied\n\n" }
+        default:
+            break
+        }
         switch cmd {
         case .quit:
             session.finished = true

@@ -23,15 +23,16 @@ final class RuntimeSocketServer: @unchecked Sendable {
     private var acceptThread: pthread_t?
     private var clients: Set<Int32> = []
 
-    init(path: String, mode: UInt32? = nil, admin: any RuntimeAdmin, idleTimeoutMs: Int = RuntimeSocketServer.defaultIdleTimeoutMs) {
+    init(path: String, mode: UInt32? = nil, level: String = "admin", admin: any RuntimeAdmin,
+         idleTimeoutMs: Int = RuntimeSocketServer.defaultIdleTimeoutMs) {
         self.path = path
         self.mode = mode
-        self.cli = RuntimeCLI(admin: admin)
+        self.cli = RuntimeCLI(admin: admin, level: level)
         self.idleTimeoutMs = max(1, idleTimeoutMs)
     }
 
     convenience init(config: StatsSocketConfig, admin: any RuntimeAdmin) {
-        self.init(path: config.path, mode: config.mode, admin: admin)
+        self.init(path: config.path, mode: config.mode, level: config.level, admin: admin)
     }
 
     /// Unlinks a stale socket file, binds, applies the mode and starts accepting.
