@@ -193,3 +193,42 @@ import Testing
         #expect(seen.suffix(3) == ["DOWN 1/3", "DOWN 2/3", "UP"])
     }
 }
+
+/// A connect that never completes is a Layer4 timeout (not a Layer7 one).
+@Suite(.serialized) struct LayerFourTimeoutTests {
+    @Test func aFullAcceptQueueGivesL4TOUT() throws {
+        // A listener that never accepts, with its backlog full: further SYNs are dropped, so the
+        // check's connect hangs until the check times out.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        listen(fd, 0)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = UInt16(bigEndian: addr.sin_port)
+        // Fill the accept queue with non-blocking connects (a blocking one would hang here).
+        let fillers: [Int32] = (0..<2).map { _ in
+            let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var a = addr
+            _ = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            return c
+        }
+        defer { fillers.forEach { close($0) } }
+        usleep(50_000)
+        let h = try RuntimeHarness("""
+            listen rw
+                bind 127.0.0.1:\(RuntimeHarness.freePort())
+                option httpchk
+                server s1 127.0.0.1:\(port) check inter 300 rise 1 fall 1
+
+            """)
+        defer { h.stop() }
+        #expect(RuntimeHarness.eventually { h.server("rw", "s1")?.status == "DOWN" })
+        #expect(h.server("rw", "s1")?.checkStatus == .l4timeout)
+    }
+}
