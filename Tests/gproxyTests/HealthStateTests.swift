@@ -59,6 +59,13 @@ import Testing
         #expect(h.interval(inter: 3000, fastinter: nil, downinter: nil) == 3000)
     }
 
+    @Test func spreadChecksVariesIntervalsWithinThePercentage() {
+        let draws = (0..<500).map { _ in HealthChecker.spread(1000, percent: 20) }
+        #expect(draws.allSatisfy { (800...1200).contains($0) })
+        #expect(Set(draws).count > 50)
+        #expect(HealthChecker.spread(1000, percent: 0) == 1000)
+    }
+
     @Test func maintenanceAndUncheckedTexts() {
         var h = HealthState(rise: 2, fall: 3, checked: false)
         #expect(h.statusText == "no check")

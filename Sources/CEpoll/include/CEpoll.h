@@ -46,7 +46,6 @@ int cepoll_eventfd_drain(int fd);
 long cepoll_splice(int fd_in, int fd_out, unsigned long len, unsigned int flags);
 int cepoll_pipe2(int fds[2]);
 int cepoll_set_pipe_size(int fd, int size);
-int cepoll_pipe_bytes(int fd);
 
 /* Sockets. */
 int cepoll_accept4(int fd, struct sockaddr_storage *addr, socklen_t *len);

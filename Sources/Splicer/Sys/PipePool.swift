@@ -28,8 +28,6 @@ struct PipePool {
         free.reserveCapacity(capacity)
     }
 
-    var freeCount: Int { free.count }
-
     mutating func take() -> Pipe? {
         if let p = free.popLast() {
             inUse += 1

@@ -59,7 +59,7 @@ extension HealthChecker {
         }
         let inter = converging[b] ? policy.fastInterMs : s.state.interval(
             inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
-        schedule(s, at: now + UInt64(inter))
+        schedule(s, at: now + UInt64(spread(inter)))
         return changed
     }
 

@@ -43,8 +43,12 @@ final class HealthChecker: @unchecked Sendable {
     /// Leadership conflicts already logged (backend, challenger), so a conflict is reported once.
     var reportedConflicts: Set<[Int]> = []
 
+    /// `global spread-checks`: each interval varies by up to this many percent either way.
+    let spreadPercent: Int
+
     init(engine: Engine, servers: [[ServerHealth]], log: EventLog, sinks: [LogSink], backendWords: [String],
-         logHealthChecks: [Bool]) throws {
+         logHealthChecks: [Bool], spreadPercent: Int = 0) throws {
+        self.spreadPercent = spreadPercent
         self.engine = engine
         self.servers = servers
         loggers = sinks.map { log.logger(sink: $0) }
@@ -198,7 +202,7 @@ final class HealthChecker: @unchecked Sendable {
         let transition = s.state.record(passed: r.passed)
         // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
         let inter = s.state.interval(inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
-        schedule(s, at: now + UInt64(inter))
+        schedule(s, at: now + UInt64(spread(inter)))
         if logHealthChecks[s.backend] && (before != s.state || r.status != previousStatus) {
             let verb = r.passed ? "succeeded" : "failed"
             loggers[s.backend].event(.notice, "Health check for \(s.isBackup ? "backup " : "")server \(s.backendName)/\(s.name) \(verb), "
@@ -269,6 +273,15 @@ final class HealthChecker: @unchecked Sendable {
     /// EPOLL_CTL_MOD in between and no read that can only say EAGAIN.
     func addToEpoll(_ fd: Int32, token: UInt64) {
         _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET, token)
+    }
+
+    /// An interval with `spread-checks` applied (HAProxy adds a random ±pct% to each one).
+    func spread(_ ms: Int) -> Int { HealthChecker.spread(ms, percent: spreadPercent) }
+
+    static func spread(_ ms: Int, percent: Int) -> Int {
+        guard percent > 0, ms > 0 else { return ms }
+        let delta = ms * percent / 100
+        return max(1, ms + Int.random(in: -delta...delta))
     }
 
     /// Sets when `s` is checked next (caller holds `lock`).

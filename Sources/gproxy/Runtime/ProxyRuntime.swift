@@ -62,7 +62,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             logChecks.append(p.logHealthChecks)
         }
         checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
-                                    logHealthChecks: logChecks)
+                                    logHealthChecks: logChecks, spreadPercent: config.global.spreadChecks)
         let checkerRef = checker
         engine.serverTroubleHandler = { backend, _ in checkerRef.noteServerTrouble(backend: backend) }
         collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
