@@ -73,6 +73,8 @@ func demoBannerText(cluster: SimulatedCluster, portBase: UInt16 = 5000, configPa
           nc 127.0.0.1 \(portBase + 1)          # read-only port: replicas, round robin
           curl http://127.0.0.1:\(portBase + 2)/       # stats page (add ;csv for CSV)
           curl -s http://127.0.0.1:\(anyAPI)/cluster   # the cluster as Patroni sees it
+        No nc? Bash alone will do: which node answers on the read-only port?
+          for i in 1 2 3; do exec 3<>/dev/tcp/127.0.0.1/\(portBase + 1); head -1 <&3; exec 3<&-; done
 
         Trigger a switchover exactly as on a real Patroni, then watch \(portBase) move:
           curl -s -XPOST http://127.0.0.1:\(anyAPI)/switchover -d '{"candidate":"\(candidate)"}'
