@@ -32,9 +32,10 @@ public enum Socket {
     }
 
     /// Starts a non-blocking connect. Returns the fd and whether the connection is already up.
-    public static func startConnect(to address: SocketAddress) throws(Errno) -> (fd: Int32, connected: Bool) {
+    /// `noDelay`: relayed connections want TCP_NODELAY; a health check's single write does not need it.
+    public static func startConnect(to address: SocketAddress, noDelay: Bool = true) throws(Errno) -> (fd: Int32, connected: Bool) {
         let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
-        _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        if noDelay { _ = cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
         var a = address
         let r = unsafe cepoll_connect(fd, &a.storage, a.length)
         if r == 0 { return (fd, true) }

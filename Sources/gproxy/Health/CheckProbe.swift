@@ -31,7 +31,7 @@ struct CheckProbe {
     /// Starts the connect; a refusal can be known at once.
     mutating func start(address: SocketAddress, now: UInt64) -> Step {
         do {
-            let (fd, isUp) = try Socket.startConnect(to: address)
+            let (fd, isUp) = try Socket.startConnect(to: address, noDelay: false)
             self.fd = fd
             connected = isUp
             return .pending
