@@ -190,6 +190,35 @@ import Testing
         #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == "pg1" })
     }
 
+    @Test func reloadWithSfHandsThePortOverAndLetsOldSessionsFinish() throws {
+        let old = try Running()
+        defer { old.stop() }
+        let session = try SimulatedTestClient(port: old.port)
+        #expect(session.readLine(timeoutMs: 2000)?.contains("node=pg1") == true)
+        // The new process binds the same port, then asks the old one to finish.
+        let new = Process()
+        new.executableURL = URL(fileURLWithPath: Self.binary)
+        new.arguments = ["-q", "-f", old.config, "-sf", "\(old.process.processIdentifier)"]
+        try new.run()
+        defer { if new.isRunning { kill(new.processIdentifier, SIGTERM) }; new.waitUntilExit() }
+        // New connections keep being served throughout (by whichever process holds the port)...
+        for _ in 0..<20 { #expect(RuntimeHarness.nodeBehind(port: old.port) == "pg1") }
+        // ...the old session still works, and the old process waits for it before exiting.
+        session.send("still")
+        guard case .success(let echo) = session.readChunk(timeoutMs: 2000) else {
+            Issue.record("reload cut the old session")
+            return
+        }
+        #expect(echo == Array("still".utf8))
+        #expect(old.process.isRunning)
+        session.shutdownWrite()
+        _ = session.readToEnd(timeoutMs: 2000)
+        #expect(RuntimeHarness.eventually { !old.process.isRunning })
+        #expect(old.process.terminationStatus == 0)
+        #expect(new.isRunning)
+        #expect(RuntimeHarness.nodeBehind(port: old.port) == "pg1")
+    }
+
     @Test func pauseAndResumeListenersWithTTOUAndTTIN() throws {
         let g = try Running()
         defer { g.stop() }

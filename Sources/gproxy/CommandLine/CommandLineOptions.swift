@@ -13,6 +13,10 @@ struct CommandLineOptions: Equatable {
     var demoPortBase: UInt16 = 5000
     /// Worker threads, overriding `nbthread` (gproxy extension, handy in tests and benchmarks).
     var threads: Int?
+    /// `-sf <pid>...` / `-st <pid>...`: once listening, ask these old processes to finish (SIGUSR1) or
+    /// stop (SIGTERM) — HAProxy's reload. SO_REUSEPORT lets both bind the same ports meanwhile.
+    var finishPids: [Int32] = []
+    var terminatePids: [Int32] = []
 
     struct Failure: Error, Equatable { var message: String }
 
@@ -44,6 +48,13 @@ struct CommandLineOptions: Equatable {
             case "--threads":
                 guard let n = Int(try value(a)), n > 0, n <= 64 else { throw Failure(message: "--threads needs 1..64") }
                 o.threads = n
+            case "-sf", "-st":
+                var pids: [Int32] = []
+                while i + 1 < args.count, let pid = Int32(args[i + 1]), pid > 0 {
+                    pids.append(pid)
+                    i += 1
+                }
+                if a == "-sf" { o.finishPids += pids } else { o.terminatePids += pids }
             case "-D", "-W", "-Ws":
                 throw Failure(message: "option '\(a)' (daemon/master-worker) is not implemented by gproxy: run it in the foreground, e.g. under systemd")
             case "--":
@@ -72,12 +83,15 @@ struct CommandLineOptions: Equatable {
           -V              verbose: print what is listening where
           -db             stay in the foreground (the default and only mode)
           -p <pidfile>    write the process id to this file
+          -sf <pid>...    once listening, tell these old gproxy processes to finish (reload)
+          -st <pid>...    once listening, tell these old gproxy processes to stop now
           -v              print the version
           --demo          run the seed configuration in front of a built-in simulated
                           Patroni cluster (1 primary + 3 replicas) on 127.0.0.1
           --demo-port-base <port>  demo listen ports: <port>, <port>+1, <port>+2 (default 5000)
           --threads <n>   worker threads (overrides nbthread)
 
+        Reload: gproxy -c -f cfg && gproxy -f cfg -p pidfile -sf $(cat pidfile)
         Signals: SIGUSR1 soft stop, SIGTERM/SIGINT stop now, SIGTTOU/SIGTTIN pause/resume
         listeners, SIGHUP dump server states.
         """

@@ -78,6 +78,9 @@ enum GProxyMain {
         if config.global.daemon && !options.quiet {
             LogSink.write(2, "gproxy: 'daemon' is not implemented: staying in the foreground (run under systemd).\n")
         }
+        // Reload: we listen now (SO_REUSEPORT), so the old processes can let go of the ports.
+        for pid in options.finishPids { kill(pid, SIGUSR1) }
+        for pid in options.terminatePids { kill(pid, SIGTERM) }
         let pidFile = options.pidFile ?? config.global.pidfile
         if let pidFile { try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8) }
         defer { if let pidFile { unlink(pidFile) } }
