@@ -136,6 +136,35 @@ import Testing
         #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == a.name })
     }
 
+    @Test func shutdownSessionsFromTheRuntimeAPICutsOnlyThatServersSessions() throws {
+        let cluster = try SimulatedCluster(memberCount: 2)
+        defer { cluster.stop() }
+        let port = RuntimeHarness.freePort()
+        let (a, b) = (cluster.members[0], cluster.members[1])
+        let h = try RuntimeHarness("""
+            listen rw
+                bind 127.0.0.1:\(port)
+                server \(a.name) 127.0.0.1:\(a.dbPort)
+                server \(b.name) 127.0.0.1:\(b.dbPort)
+
+            """, workers: 1)
+        defer { h.stop() }
+        let onA = try SimulatedTestClient(port: port)
+        let onB = try SimulatedTestClient(port: port)
+        #expect(onA.readLine(timeoutMs: 2000)?.contains("node=\(a.name)") == true)
+        #expect(onB.readLine(timeoutMs: 2000)?.contains("node=\(b.name)") == true)
+        #expect(h.runtime.shutdownSessions(backend: "rw", server: a.name) == nil)
+        #expect(onA.readToEnd(timeoutMs: 3000).1 == .eof)
+        onB.send("alive")
+        guard case .success(let echo) = onB.readChunk(timeoutMs: 2000) else {
+            Issue.record("the other server's session was cut")
+            return
+        }
+        #expect(echo == Array("alive".utf8))
+        // The server stays in service for new sessions.
+        #expect(h.server("rw", a.name)?.status == "no check")
+    }
+
     @Test func anActiveServerComingBackCutsTheBackupSessions() throws {
         let cluster = try SimulatedCluster(memberCount: 2)
         defer { cluster.stop() }

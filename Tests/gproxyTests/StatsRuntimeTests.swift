@@ -27,6 +27,13 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         }
     }
 
+    /// Servers whose sessions `shutdown sessions server` cut, in order.
+    private(set) var shutdowns: [String] = []
+
+    func shutdownSessions(backend: String, server: String) -> String? {
+        mutate(backend, server) { _ in } ?? lock.withLock { shutdowns.append("\(backend)/\(server)"); return nil }
+    }
+
     func setServerWeight(backend: String, server: String, weight: Int) -> String? {
         mutate(backend, server) {
             $0.userWeight = weight
@@ -104,6 +111,13 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         #expect(run("disable server nope/pg1", admin: admin) == "No such backend.\n\n")
         #expect(run("disable server opengauss/pg9", admin: admin) == "No such server.\n\n")
         #expect(run("get weight stats/x", admin: admin) == "No such server.\n\n")
+    }
+
+    @Test func shutdownSessionsNamesOneServer() {
+        let admin = FakeAdmin()
+        #expect(run("shutdown sessions server opengauss/pg2", admin: admin) == "\n")
+        #expect(admin.shutdowns == ["opengauss/pg2"])
+        #expect(run("shutdown sessions opengauss/x", admin: admin) == "Require 'server <backend>/<server>'.\n\n")
     }
 
     @Test func changingServersNeedsTheAdminLevel() {

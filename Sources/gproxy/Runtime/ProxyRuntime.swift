@@ -171,6 +171,16 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         return nil
     }
 
+    func shutdownSessions(backend: String, server: String) -> String? {
+        guard let s = find(backend, server) else { return "No such server." }
+        checker.lock.withLock {
+            s.shutdownEpoch &+= 1
+            s.shutdownReason = UInt8(ascii: "K")
+            checker.publishTable()
+        }
+        return nil
+    }
+
     private func leftText(_ b: Int) -> String {
         let active = checker.servers[b].filter { !$0.isBackup && $0.state.usable }.count
         let backup = checker.servers[b].filter { $0.isBackup && $0.state.usable }.count

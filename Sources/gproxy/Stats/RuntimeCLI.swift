@@ -9,6 +9,8 @@ protocol RuntimeAdmin: Sendable {
     func snapshot() -> StatsSnapshot
     func setServerAdmin(backend: String, server: String, state: ServerAdminState) -> String?
     func setServerWeight(backend: String, server: String, weight: Int) -> String?
+    /// Cuts the server's established sessions; error text or nil.
+    func shutdownSessions(backend: String, server: String) -> String?
     /// `show servers state` lines; the default derives them from `snapshot()`.
     func serversState(backend: String?) -> [ServerStateLine]
 }
@@ -104,7 +106,7 @@ struct RuntimeCLI: Sendable {
     /// One command's reply, ending with an empty line (`quit` and `prompt` reply nothing).
     func run(_ cmd: RuntimeCommand, session: inout Session) -> String {
         switch cmd {
-        case .disableServer, .enableServer, .setServerState, .setWeight:
+        case .disableServer, .enableServer, .setServerState, .setWeight, .shutdownSessions:
             if level != "admin" { return "Permission denied\n\n" }
         default:
             break
@@ -141,6 +143,13 @@ struct RuntimeCLI: Sendable {
             return setAdmin(b, s, st)
         case .setWeight(let b, let s, let w):
             return setWeight(b, s, w)
+        case .shutdownSessions(let b, let s):
+            switch resolve(b, s) {
+            case .failure(let e): return e.text + "\n"
+            case .success(let (px, sv)):
+                if let err = admin.shutdownSessions(backend: px.name, server: sv.name) { return err + "\n\n" }
+                return "\n"
+            }
         case .getWeight(let b, let s):
             switch resolve(b, s) {
             case .failure(let e): return e.text + "\n"

@@ -14,6 +14,8 @@ enum RuntimeCommand: Sendable, Equatable {
     /// `set server B/S weight W` and `set weight B/S W`; `W` may end in `%` (of the initial weight).
     case setWeight(backend: String, server: String, weight: String)
     case getWeight(backend: String, server: String)
+    /// `shutdown sessions server B/S`: cut that server's established sessions (log flag `K`).
+    case shutdownSessions(backend: String, server: String)
     /// A known command used wrongly: the reply text.
     case usage(String)
     /// Nothing matched: the words as typed.
@@ -87,6 +89,11 @@ enum RuntimeCommand: Sendable, Equatable {
         case ("get", "weight"):
             guard w.count > 2, let (b, s) = backendServer(w[2]) else { return .usage("Require 'backend/server'.") }
             return .getWeight(backend: b, server: s)
+        case ("shutdown", "sessions"):
+            guard w.count > 3, w[2] == "server", let (b, s) = backendServer(w[3]) else {
+                return .usage("Require 'server <backend>/<server>'.")
+            }
+            return .shutdownSessions(backend: b, server: s)
         default:
             return .unknown(w.joined(separator: " "))
         }
@@ -114,6 +121,7 @@ enum RuntimeCommand: Sendable, Equatable {
       set server <bk>/<srv> weight <w>[%]           : change a server's weight
       set weight <bk>/<srv> (<w>|<w>%) : change a server's weight (deprecated)
       get weight <bk>/<srv>            : report a server's current weight
+      shutdown sessions server <bk>/<srv> : kill a server's established sessions
 
     """
 }
