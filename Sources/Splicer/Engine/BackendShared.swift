@@ -76,22 +76,27 @@ public final class BackendShared: @unchecked Sendable {
             }
             return .full(bound: -1)
         case .leastconn:
-            // Fewest sessions per unit of weight; ties go round-robin from a rotating start.
+            // Fewest sessions per unit of weight; ties go to the first in a rotating order. Servers
+            // found full are skipped on the next pass; no allocation on the connection path (past 64
+            // eligible servers, positions share bits of the mask and fewer are retried).
             let start = rotation.wrappingAdd(1, ordering: .relaxed).oldValue
             let n = eligible.count
-            var order: [(load: Double, s: Int)] = []
-            order.reserveCapacity(n)
-            for k in 0..<n {
-                let s = Int(eligible[(start &+ k) % n])
-                if s == avoid && n > 1 { continue }
-                let load = Double(serverSessions[s].value + waitingServer[s].value) / Double(max(1, route.weights[s]))
-                order.append((load, s))
-            }
-            // A stable sort keeps the rotating order among equal loads.
-            for (_, s) in order.enumerated().sorted(by: { a, b in
-                a.element.load != b.element.load ? a.element.load < b.element.load : a.offset < b.offset
-            }).map(\.element) where serverSessions[s].tryAcquire() {
-                return .server(s)
+            var tried = 0  // passes made; each pass takes the least-loaded server not yet tried
+            var triedMask: UInt64 = 0
+            while tried < min(n, 64) {
+                var best = -1
+                var bestLoad = Double.infinity
+                for k in 0..<n {
+                    let pos = (start &+ k) % n
+                    let s = Int(eligible[pos])
+                    if triedMask & (1 << UInt64(pos % 64)) != 0 || (s == avoid && n > 1) { continue }
+                    let load = Double(serverSessions[s].value + waitingServer[s].value) / Double(max(1, route.weights[s]))
+                    if load < bestLoad { bestLoad = load; best = pos }
+                }
+                guard best >= 0 else { break }
+                if serverSessions[Int(eligible[best])].tryAcquire() { return .server(Int(eligible[best])) }
+                triedMask |= 1 << UInt64(best % 64)
+                tried += 1
             }
             return .full(bound: -1)
         case .source:

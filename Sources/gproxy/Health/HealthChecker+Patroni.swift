@@ -127,10 +127,7 @@ extension HealthChecker {
     private func demote(_ s: ServerHealth, reason: String, now: UInt64) {
         if writer[s.backend] == s.server { writer[s.backend] = nil }
         s.state.force(running: false, health: 0)
-        if !s.config.shutdownSessionsOnDown {
-            s.shutdownEpoch &+= 1
-            s.shutdownReason = UInt8(ascii: "D")
-        }
+        if !s.config.shutdownSessionsOnDown { s.cutSessions(reason: "D") }
         apply(.wentDown, to: s, reason: reason, now: now)
     }
 

@@ -221,10 +221,7 @@ final class HealthChecker: @unchecked Sendable {
         switch transition {
         case .wentDown:
             s.noteTransition(now: now, up: false)
-            if s.config.shutdownSessionsOnDown && cutSessions {
-                s.shutdownEpoch &+= 1
-                s.shutdownReason = UInt8(ascii: "D")
-            }
+            if s.config.shutdownSessionsOnDown && cutSessions { s.cutSessions(reason: "D") }
             let sessions = engine.backends[s.backend].serverSessions[s.server].value
             let queued = engine.backends[s.backend].queued(onServer: s.server)
             loggers[s.backend].event(.alert, "\(prefix) \(s.backendName)/\(s.name) is DOWN\(because). \(leftText(s.backend, "left"))"
@@ -232,10 +229,7 @@ final class HealthChecker: @unchecked Sendable {
         case .wentUp:
             s.noteTransition(now: now, up: true)
             if s.config.shutdownBackupSessionsOnUp && !s.isBackup && s.userWeight > 0 {
-                for other in servers[s.backend] where other.isBackup {
-                    other.shutdownEpoch &+= 1
-                    other.shutdownReason = UInt8(ascii: "U")
-                }
+                for other in servers[s.backend] where other.isBackup { other.cutSessions(reason: "U") }
             }
             let queued = engine.backends[s.backend].queuedInBackend
             loggers[s.backend].event(.notice, "\(prefix) \(s.backendName)/\(s.name) is UP\(because). \(leftText(s.backend, "online"))"
@@ -244,7 +238,7 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     /// "2 active and 0 backup servers left." (+ " Running on backup." when only backups remain).
-    private func leftText(_ b: Int, _ word: String) -> String {
+    func leftText(_ b: Int, _ word: String) -> String {
         let active = servers[b].filter { !$0.isBackup && $0.state.usable }.count
         let backup = servers[b].filter { $0.isBackup && $0.state.usable }.count
         var t = "\(active) active and \(backup) backup servers \(word)."

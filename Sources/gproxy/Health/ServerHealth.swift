@@ -98,6 +98,13 @@ final class ServerHealth {
         downSinceMs = now
     }
 
+    /// Asks every worker to cut this server's established sessions (the next routing table carries
+    /// the new epoch). `reason` is the session log's first letter: D(own), U(p: backup), K(illed).
+    func cutSessions(reason: Character) {
+        shutdownEpoch &+= 1
+        shutdownReason = reason.asciiValue ?? UInt8(ascii: "D")
+    }
+
     /// Frees the slot of a member that left the cluster; its sessions are cut.
     func evict(now: UInt64) {
         probe?.close()
@@ -105,8 +112,7 @@ final class ServerHealth {
         present = false
         checkAddress = nil
         state.force(running: false, health: 0)
-        shutdownEpoch &+= 1
-        shutdownReason = UInt8(ascii: "D")
+        cutSessions(reason: "D")
         noteTransition(now: now, up: false)
     }
 

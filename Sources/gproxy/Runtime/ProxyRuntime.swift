@@ -131,12 +131,9 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                 if wasUsable {
                     s.noteTransition(now: now, up: false)
                     // Entering maintenance counts as going DOWN for shutdown-sessions (HAProxy §7).
-                    if s.config.shutdownSessionsOnDown {
-                        s.shutdownEpoch &+= 1
-                        s.shutdownReason = UInt8(ascii: "D")
-                    }
+                    if s.config.shutdownSessionsOnDown { s.cutSessions(reason: "D") }
                     let sessions = engine.backends[s.backend].serverSessions[s.server].value
-                    logger.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(leftText(s.backend))"
+                    logger.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(checker.leftText(s.backend, "left"))"
                         + " \(sessions) sessions active, 0 requeued, 0 remaining in queue.")
                 } else {
                     logger.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
@@ -174,16 +171,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     func shutdownSessions(backend: String, server: String) -> String? {
         guard let s = find(backend, server) else { return "No such server." }
         checker.lock.withLock {
-            s.shutdownEpoch &+= 1
-            s.shutdownReason = UInt8(ascii: "K")
+            s.cutSessions(reason: "K")
             checker.publishTable()
         }
         return nil
     }
 
-    private func leftText(_ b: Int) -> String {
-        let active = checker.servers[b].filter { !$0.isBackup && $0.state.usable }.count
-        let backup = checker.servers[b].filter { $0.isBackup && $0.state.usable }.count
-        return "\(active) active and \(backup) backup servers left."
-    }
 }
