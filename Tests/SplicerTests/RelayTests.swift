@@ -192,6 +192,30 @@ import Testing
         #expect(r.termination == "--")
     }
 
+    @Test func finTimeoutClosesAHalfClosedSessionTheServerNeverFinishes() throws {
+        // The server reads to EOF, then holds its side open for 5 s without a word.
+        let server = TestServer { s in
+            while let chunk = s.receive(), !chunk.isEmpty {}
+            usleep(5_000_000)
+            s.close()
+        }
+        let records = Mutex<[SessionRecord]>([])
+        let h = try EngineHarness(servers: [server.port], clientTimeout: 60_000, clientFinTimeout: 300,
+                                  serverTimeout: 60_000, logger: { r in records.withLock { $0.append(r) } })
+        defer { h.stop(); server.stop() }
+        let c = try #require(h.connect())
+        #expect(c.send("last words"))
+        c.shutdownWrite()
+        let started = Clock.nowMs()
+        let (_, eof) = c.receiveAll()
+        #expect(eof)
+        // Closed by the proxy's `timeout client-fin`, long before the server would have.
+        #expect(Clock.nowMs() - started < 4000)
+        c.close()
+        #expect(EngineHarness.eventually { records.withLock { $0.count } == 1 })
+        #expect(records.withLock { $0.first?.bytesToServer } == 10)
+    }
+
     @Test func clientTimeoutClosesAnIdleSession() throws {
         let echo = TestServer.echo()
         let records = Mutex<[SessionRecord]>([])

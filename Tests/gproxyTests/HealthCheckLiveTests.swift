@@ -74,13 +74,7 @@ import Testing
         defer { cluster.stop() }
         let port = RuntimeHarness.freePort()
         let m = cluster.members[0]
-        let h = try RuntimeHarness("""
-            listen rw
-                bind 127.0.0.1:\(port)
-                option httpchk
-                server \(m.name) 127.0.0.1:\(m.dbPort) check port \(m.apiPort) inter 300 rise 1 fall 1
-
-            """)
+        let h = try RuntimeHarness(RuntimeHarness.oneCheckedMember(m, port: port, options: "inter 300 rise 1 fall 1"))
         defer { h.stop() }
         #expect(RuntimeHarness.eventually { h.server("rw", m.name)?.checkStatus == .l7ok })
         cluster.setFault(node: m.name, fault: fault)
@@ -96,13 +90,7 @@ import Testing
         let cluster = try SimulatedCluster(memberCount: 1)
         defer { cluster.stop() }
         let m = cluster.members[0]
-        let h = try RuntimeHarness("""
-            listen rw
-                bind 127.0.0.1:\(RuntimeHarness.freePort())
-                option httpchk
-                server \(m.name) 127.0.0.1:\(m.dbPort) check port \(m.apiPort) inter 500 rise 1 fall 1
-
-            """)
+        let h = try RuntimeHarness(RuntimeHarness.oneCheckedMember(m, port: RuntimeHarness.freePort(), options: "inter 500 rise 1 fall 1"))
         defer { h.stop() }
         cluster.setFault(node: m.name, fault: .slow(ms: 100))
         #expect(RuntimeHarness.eventually { (h.server("rw", m.name)?.checkDurationMs ?? 0) >= 90 })
@@ -194,13 +182,7 @@ import Testing
         let cluster = try SimulatedCluster(memberCount: 1)
         defer { cluster.stop() }
         let m = cluster.members[0]
-        let h = try RuntimeHarness("""
-            listen rw
-                bind 127.0.0.1:\(RuntimeHarness.freePort())
-                option httpchk
-                server \(m.name) 127.0.0.1:\(m.dbPort) check port \(m.apiPort) inter 150 rise 3 fall 4
-
-            """)
+        let h = try RuntimeHarness(RuntimeHarness.oneCheckedMember(m, port: RuntimeHarness.freePort(), options: "inter 150 rise 3 fall 4"))
         defer { h.stop() }
         #expect(RuntimeHarness.eventually { h.server("rw", m.name)?.status == "UP" })
         cluster.setFault(node: m.name, fault: .forceStatus(503))

@@ -59,6 +59,17 @@ final class RuntimeHarness: @unchecked Sendable {
         runtime.snapshot().proxies.first { $0.name == backend }?.servers.first { $0.name == name }
     }
 
+    /// One `listen rw` with `option httpchk` in front of one simulated member.
+    static func oneCheckedMember(_ m: SimulatedMember, port: UInt16, options: String) -> String {
+        """
+        listen rw
+            bind 127.0.0.1:\(port)
+            option httpchk
+            server \(m.name) 127.0.0.1:\(m.dbPort) check port \(m.apiPort) \(options)
+
+        """
+    }
+
     /// The seed's two listens in front of a simulated cluster, with fast checks.
     static func seedConfig(_ cluster: SimulatedCluster, rw: UInt16, ro: UInt16, inter: String = "100ms",
                            extraServerOptions: String = "") -> String {

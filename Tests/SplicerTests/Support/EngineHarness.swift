@@ -6,7 +6,7 @@ final class EngineHarness: @unchecked Sendable {
     let port: UInt16
 
     init(servers: [UInt16], workers: Int = 2, balance: BalanceAlgorithm = .roundrobin, maxconn: [Int]? = nil,
-         clientTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
+         clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
          weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false,
          logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
@@ -18,6 +18,7 @@ final class EngineHarness: @unchecked Sendable {
             workers: workers, globalMaxconn: globalMaxconn,
             frontends: [FrontendSpec(name: "fe", binds: [SocketAddress(ip: "127.0.0.1", port: 0)!],
                                      maxconn: frontendMaxconn, backend: 0, clientTimeout: clientTimeout,
+                                     clientFinTimeout: clientFinTimeout,
                                      logSessions: logger != nil, alwaysSpliceRequest: alwaysSplice,
                                      alwaysSpliceResponse: alwaysSplice)],
             backends: [BackendSpec(name: "be", servers: specs, balance: balance, connectTimeout: connectTimeout,
