@@ -105,6 +105,22 @@ extension HealthChecker {
         return true
     }
 
+    /// A worker could not connect to the writer (or it aborted a session). A demoted primary stops
+    /// its database before it comes back as a replica, so this is often the first sign of a
+    /// switchover: stop sending new sessions to it at once (they wait in the queue) until its API
+    /// confirms it again — which the re-check scheduled now will tell within `fast-inter`. Its
+    /// established sessions are kept: nothing definitive has been said yet.
+    func writerFailed(_ b: Int, server: Int, now: UInt64) -> Bool {
+        guard policies[b]?.role == .primary, server >= 0, writer[b] == server else { return false }
+        let s = servers[b][server]
+        guard s.state.running else { return false }
+        s.state.force(running: false, health: 0)
+        apply(.wentDown, to: s, reason: "reason: a connection to the writer failed, new sessions wait for Patroni to confirm it",
+              now: now, cutSessions: false)
+        converging[b] = true
+        return true
+    }
+
     /// An ambiguous failure (timeout, refusal, garbage): `fall` counts as usual, but a writer that runs
     /// out of health only stops taking *new* sessions (they wait in the queue); its established
     /// sessions are not cut, because nothing says it stopped being the primary (patroni#2263, #3474).

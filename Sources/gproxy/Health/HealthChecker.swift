@@ -38,8 +38,10 @@ final class HealthChecker: @unchecked Sendable {
     private var timetable = CheckSchedule()
     /// `patroni ... discover` state per backend.
     var discovery: [DiscoveryState]
-    /// Set by workers (`noteServerTrouble`), taken by the checker loop.
+    /// Set by workers (`noteServerTrouble`), taken by the checker loop: the flag per backend, and
+    /// the last server that failed (+1; 0 = none).
     let troubled: [ManagedAtomic<Bool>]
+    let troubledServer: [ManagedAtomic<Int>]
     /// Leadership conflicts already logged (backend, challenger), so a conflict is reported once.
     var reportedConflicts: Set<[Int]> = []
 
@@ -63,6 +65,7 @@ final class HealthChecker: @unchecked Sendable {
         writer = servers.map { _ in nil }
         converging = policies.map { $0 != nil }
         troubled = servers.map { _ in ManagedAtomic(false) }
+        troubledServer = servers.map { _ in ManagedAtomic(0) }
         discovery = servers.map { _ in DiscoveryState() }
         scheduleFirstChecks(now: Clock.nowMs())
     }
@@ -104,6 +107,8 @@ final class HealthChecker: @unchecked Sendable {
             var changed = false
             lock.withLock {
                 for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
+                    let failed = troubledServer[b].exchange(0, ordering: .relaxed) - 1
+                    changed = writerFailed(b, server: failed, now: after) || changed
                     if let p = policies[b] {
                         for m in servers[b] where m.probe == nil && m.checked {
                             schedule(m, at: min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50))))
@@ -289,8 +294,9 @@ final class HealthChecker: @unchecked Sendable {
 
     /// A worker saw a connect failure or a server abort (any thread). For Patroni-aware backends this
     /// means the cluster may be changing: ask every member now rather than at the next `inter`.
-    func noteServerTrouble(backend b: Int) {
+    func noteServerTrouble(backend b: Int, server: Int) {
         guard b < troubled.count, policies[b] != nil else { return }
+        troubledServer[b].store(server + 1, ordering: .relaxed)
         if troubled[b].exchange(true, ordering: .relaxed) == false { poke() }
     }
 }

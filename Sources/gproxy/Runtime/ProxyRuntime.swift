@@ -64,7 +64,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
                                     logHealthChecks: logChecks, spreadPercent: config.global.spreadChecks)
         let checkerRef = checker
-        engine.serverTroubleHandler = { backend, _ in checkerRef.noteServerTrouble(backend: backend) }
+        engine.serverTroubleHandler = { backend, server in checkerRef.noteServerTrouble(backend: backend, server: server) }
         collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
         let frontendSinks = plan.frontendProxies.map { LogSink(targets: builder.logTargets(of: config.proxies[$0])) }
         let names = SessionLogFormatter(config: config, plan: plan) { [checkerRef] b, s in
