@@ -107,6 +107,9 @@ import Testing
         let h = try RuntimeHarness("""
             listen rw
                 bind 127.0.0.1:\(port)
+                # Fast checks, but a slow answer on a loaded machine is not a failure.
+                timeout connect 2s
+                timeout check 2s
                 default-server inter 100 rise 1 fall 1
                 server \(a.name) 127.0.0.1:\(a.dbPort) check
                 server \(b1.name) 127.0.0.1:\(b1.dbPort) check backup
@@ -161,6 +164,9 @@ import Testing
         let h = try RuntimeHarness("""
             listen rw
                 bind 127.0.0.1:\(port)
+                # Fast checks, but a slow answer on a loaded machine is not a failure.
+                timeout connect 2s
+                timeout check 2s
                 default-server inter 100 rise 1 fall 1
                 server \(a.name) 127.0.0.1:\(a.dbPort) check on-marked-up shutdown-backup-sessions
                 server \(b.name) 127.0.0.1:\(b.dbPort) check backup

@@ -60,6 +60,8 @@ import Testing
                 option tcplog
                 option httpchk
                 http-check expect status 200
+                timeout connect 2s
+                timeout check 2s
                 server \(a.name) 127.0.0.1:\(a.dbPort) check port \(a.apiPort) inter 100 rise 1 fall 1
                 server \(b.name) 127.0.0.1:\(b.dbPort) check port \(b.apiPort) inter 100 rise 1 fall 1
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Splicer
+import Synchronization
 @testable import gproxy
 
 /// Runs a whole gproxy (engine, checker, stats) in-process from config text, for end-to-end tests
@@ -29,20 +30,30 @@ final class RuntimeHarness: @unchecked Sendable {
         return line.split(separator: " ").first { $0.hasPrefix("node=") }.map { String($0.dropFirst(5)) }
     }
 
+    /// A port for a listener a test is about to start, from a private range below the kernel's
+    /// ephemeral range (32768-60999): never handed out twice in this process, and never one the kernel
+    /// can give to a port-0 bind or an outgoing connection meanwhile. (gproxy listens with
+    /// SO_REUSEPORT, as HAProxy does, so two test proxies on one port would silently share traffic.)
     static func freePort() -> UInt16 {
+        while true {
+            let candidate = nextPort.wrappingAdd(1, ordering: .relaxed).oldValue
+            let port = UInt16(21_000 + candidate % 11_000)
+            if isFree(port) { return port }
+        }
+    }
+
+    private static let nextPort = Atomic<Int>(Int(getpid()) % 11_000)
+
+    private static func isFree(_ port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        _ = withUnsafePointer(to: &addr) {
+        return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return UInt16(bigEndian: addr.sin_port)
+        } == 0
     }
 
     /// Polls `condition` every 10 ms for up to `ms`.
