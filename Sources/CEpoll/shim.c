@@ -9,9 +9,11 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +119,93 @@ int cepoll_close_rst(int fd) {
     struct linger l = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     return cepoll_close(fd);
+}
+
+static socklen_t handover_address(const char *name, struct sockaddr_un *a) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    size_t n = strnlen(name, sizeof a->sun_path - 2);
+    memcpy(a->sun_path + 1, name, n); /* sun_path[0] = 0: the abstract namespace */
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+int cepoll_handover_listen(const char *name) {
+    struct sockaddr_un a;
+    socklen_t len = handover_address(name, &a);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, 4) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int cepoll_handover_connect(const char *name) {
+    struct sockaddr_un a;
+    socklen_t len = handover_address(name, &a);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (connect(fd, (struct sockaddr *)&a, len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int cepoll_handover_accept(int fd) { RET(accept4(fd, NULL, NULL, SOCK_CLOEXEC)); }
+
+int cepoll_peer_credentials(int fd, int *pid, int *uid) {
+    struct ucred c;
+    socklen_t len = sizeof c;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0) return -errno;
+    *pid = (int)c.pid;
+    *uid = (int)c.uid;
+    return 0;
+}
+
+int cepoll_send_fd(int sock, unsigned char tag, int fd) {
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct iovec iov = { &tag, 1 };
+    struct msghdr m = { 0 };
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (fd >= 0) {
+        memset(&control, 0, sizeof control);
+        m.msg_control = control.buf;
+        m.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    RET(sendmsg(sock, &m, MSG_NOSIGNAL));
+}
+
+int cepoll_recv_fd(int sock, int *fd) {
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    unsigned char tag = 0;
+    struct iovec iov = { &tag, 1 };
+    struct msghdr m = { 0 };
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.buf;
+    m.msg_controllen = sizeof control.buf;
+    *fd = -1;
+    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    if (n < 0) return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+    if (n == 0) {
+        if (*fd >= 0) { close(*fd); *fd = -1; }
+        return 256;
+    }
+    return tag;
 }
 
 int cepoll_make_addr(const char *ip, int port, struct sockaddr_storage *out) {

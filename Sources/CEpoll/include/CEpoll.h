@@ -68,6 +68,20 @@ int cepoll_make_addr(const char *ip, int port, struct sockaddr_storage *out);
 /* Formats an address as ip and port; returns 0 or -EINVAL. */
 int cepoll_format_addr(const struct sockaddr_storage *addr, char *ip, int iplen, int *port);
 
+/* Listener hand-over on reload: a SOCK_SEQPACKET unix socket in the abstract namespace (no file to
+ * clean up), and one listening socket passed per message as SCM_RIGHTS ancillary data (the CMSG_*
+ * macros are not importable into Swift). */
+int cepoll_handover_listen(const char *name);
+int cepoll_handover_connect(const char *name);
+int cepoll_handover_accept(int fd);
+/* The peer's pid and uid (SO_PEERCRED). */
+int cepoll_peer_credentials(int fd, int *pid, int *uid);
+/* Sends one message of one tag byte, carrying fd unless fd < 0. */
+int cepoll_send_fd(int sock, unsigned char tag, int fd);
+/* Receives one message: returns the tag byte (0..255), 256 at end of stream, or -errno; *fd is the
+ * descriptor it carried (close-on-exec) or -1. */
+int cepoll_recv_fd(int sock, int *fd);
+
 /* Threads and process limits. */
 int cepoll_set_thread_name(const char *name);
 long cepoll_thread_cpu_ns(void);

@@ -28,8 +28,14 @@ public final class Engine: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let finished = Atomic<Int>(0)
     private var listenFds: [[(Int32, Int, SocketAddress)]] = []
+    /// Each worker's listening fds (-1 once closed). Workers change it only when they close or
+    /// reopen listeners (never in the data path); a reload hand-over reads it to duplicate the fds.
+    let listenerTable = Mutex<[[Int32]]>([])
 
-    public init(spec: EngineSpec, initialTable: RoutingTable? = nil) throws(Errno) {
+    /// `inherited`: listening sockets handed over by the process this one replaces; binds that
+    /// match take them instead of binding anew.
+    public init(spec: EngineSpec, initialTable: RoutingTable? = nil,
+                inherited: InheritedListeners = InheritedListeners()) throws(Errno) {
         self.spec = spec
         publisher = RoutePublisher(initialTable ?? RoutingTable.allUp(spec: spec))
         backends = spec.backends.enumerated().map { BackendShared(index: $0.offset, spec: $0.element) }
@@ -40,14 +46,14 @@ public final class Engine: @unchecked Sendable {
         var boxes: [WorkerInbox] = []
         for _ in 0..<spec.workers { boxes.append(try WorkerInbox()) }
         inboxes = boxes
-        try bindListeners()
+        try bindListeners(inherited)
         let inboxes = self.inboxes
         for b in backends {
             b.deliver = { ticket in inboxes[ticket.worker].post(.grant(ticket)) }
         }
     }
 
-    private func bindListeners() throws(Errno) {
+    private func bindListeners(_ inherited: InheritedListeners) throws(Errno) {
         listenFds = Array(repeating: [], count: spec.workers)
         var opened: [Int32] = []
         do {
@@ -57,18 +63,42 @@ public final class Engine: @unchecked Sendable {
                 for addr in fe.binds {
                     var actual = addr
                     for w in 0..<spec.workers {
-                        let fd = try Socket.listen(on: actual, reusePort: true, backlog: backlog)
+                        let fd: Int32
+                        if let handed = inherited.take(addr) { fd = handed } else {
+                            fd = try Socket.listen(on: actual, reusePort: true, backlog: backlog)
+                        }
                         opened.append(fd)
                         if w == 0, let local = Socket.localAddress(of: fd) { actual = local }
                         listenFds[w].append((fd, f, actual))
+                    }
+                    // The old process ran more workers: every socket in the group must keep an
+                    // acceptor, or the connections the kernel hashes to it would wait forever.
+                    var extra = 0
+                    while let fd = inherited.take(addr) {
+                        opened.append(fd)
+                        listenFds[extra % spec.workers].append((fd, f, actual))
+                        extra += 1
                     }
                     bound.append(actual)
                 }
                 boundAddresses.append(bound)
             }
+            let fds = listenFds.map { $0.map(\.0) }
+            listenerTable.withLock { $0 = fds }
         } catch {
             for fd in opened { Socket.close(fd) }
             throw error
+        }
+    }
+
+    /// Duplicates of every listening socket still open (close-on-exec), for the process that
+    /// replaces this one on reload. The caller closes them.
+    public func duplicateListeners() -> [Int32] {
+        listenerTable.withLock { table in
+            table.joined().filter { $0 >= 0 }.compactMap { fd -> Int32? in
+                let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+                return copy >= 0 ? copy : nil
+            }
         }
     }
 

@@ -237,11 +237,17 @@ import Glibc
         }
     }
 
-    /// Closes this worker's listening sockets (their addresses stay known for a resume).
+    /// Closes this worker's listening sockets (their addresses stay known for a resume). The epoll
+    /// registration is removed first: after a reload hand-over the new process holds the same
+    /// sockets, and epoll would keep reporting them here after a bare close.
     private func closeListeners() {
-        for i in listeners.indices where listeners[i].fd >= 0 {
-            Socket.close(listeners[i].fd)
-            listeners[i].fd = -1
+        engine.listenerTable.withLock { table in
+            for i in listeners.indices where listeners[i].fd >= 0 {
+                _ = cepoll_ctl(ep, CEPOLL_CTL_DEL, listeners[i].fd, 0, 0)
+                Socket.close(listeners[i].fd)
+                listeners[i].fd = -1
+                table[id][i] = -1
+            }
         }
     }
 
@@ -251,6 +257,7 @@ import Glibc
         for i in listeners.indices where listeners[i].fd < 0 {
             guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: 4096) else { continue }
             listeners[i].fd = fd
+            engine.listenerTable.withLock { $0[id][i] = fd }
             _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Worker.token(.listener, Int32(i), 0))
         }
         acceptOnAllListeners()

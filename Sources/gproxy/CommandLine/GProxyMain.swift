@@ -64,9 +64,18 @@ enum GProxyMain {
         // Block the control signals in every thread; this thread takes them with sigtimedwait.
         var set = SignalSet.control
         pthread_sigmask(SIG_BLOCK, &set.raw, nil)
+        // Reload: take the old processes' listening sockets so no queued connection is reset.
+        let inherited = InheritedListeners()
+        for pid in options.finishPids + options.terminatePids {
+            for fd in ListenerHandover.receive(from: pid) { inherited.add(fd) }
+        }
+        if options.verbose && inherited.count > 0 {
+            print("took over \(inherited.count) listening socket(s) from the old process")
+        }
         let runtime: ProxyRuntime
         do {
-            runtime = try ProxyRuntime(config: config, quiet: options.quiet, workers: options.threads)
+            runtime = try ProxyRuntime(config: config, quiet: options.quiet, workers: options.threads,
+                                       inherited: inherited)
             try runtime.start()
         } catch let e as ConfigErrors {
             if !options.quiet { for d in e.errors { LogSink.write(2, "\(d)\n") } }
@@ -78,7 +87,10 @@ enum GProxyMain {
         if config.global.daemon && !options.quiet {
             LogSink.write(2, "gproxy: 'daemon' is not implemented: staying in the foreground (run under systemd).\n")
         }
-        // Reload: we listen now (SO_REUSEPORT), so the old processes can let go of the ports.
+        let handover = ListenerHandover(provider: { [runtime] in runtime.duplicateListeners() })
+        handover?.start()
+        defer { handover?.stop() }
+        // Reload: we listen now (on the old sockets or SO_REUSEPORT), so the old processes can let go.
         for pid in options.finishPids { kill(pid, SIGUSR1) }
         for pid in options.terminatePids { kill(pid, SIGTERM) }
         let pidFile = options.pidFile ?? config.global.pidfile

@@ -18,7 +18,9 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     private(set) var statsServers: [StatsServer] = []
     private(set) var runtimeSockets: [RuntimeSocketServer] = []
 
-    init(config: GProxyConfig, quiet: Bool, workers: Int? = nil) throws {
+    /// `inherited`: listening sockets handed over by the process this one replaces (reload).
+    init(config: GProxyConfig, quiet: Bool, workers: Int? = nil,
+         inherited: InheritedListeners = InheritedListeners()) throws {
         self.config = config
         let fdLimit = Int(cepoll_raise_nofile())
         let globalMaxconn = config.global.maxconn ?? EngineBuilder.automaticMaxconn(fdLimit: fdLimit)
@@ -27,7 +29,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         plan = try builder.plan(workers: workers ?? config.global.nbthread ?? max(1, cores), globalMaxconn: globalMaxconn)
         log = EventLog(sink: LogSink(targets: config.global.logTargets), quiet: quiet)
         logger = log.logger()
-        engine = try Engine(spec: plan.spec)
+        engine = try Engine(spec: plan.spec, inherited: inherited)
         let now = Clock.nowMs()
         let plan = self.plan
         var servers: [[ServerHealth]] = []
@@ -77,11 +79,18 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         for pi in plan.statsProxies {
             let p = config.proxies[pi]
             statsServers.append(StatsServer(bind: p.binds.map { ($0.host, $0.port) }, config: p.stats,
-                                            clientTimeoutMs: p.timeouts.client, snapshot: snapshot))
+                                            clientTimeoutMs: p.timeouts.client, inherited: inherited,
+                                            snapshot: snapshot))
         }
         for sock in config.global.statsSockets {
             runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self))
         }
+        inherited.closeRest()
+    }
+
+    /// Duplicates of every listening socket (frontends and stats), for a reload hand-over.
+    func duplicateListeners() -> [Int32] {
+        engine.duplicateListeners() + statsServers.flatMap { $0.duplicateListeners() }
     }
 
     func start() throws {

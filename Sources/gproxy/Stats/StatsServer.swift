@@ -28,11 +28,16 @@ final class StatsServer: @unchecked Sendable {
     private var ports: [UInt16] = []
     private var thread: pthread_t?
     private var wakeFD: Int32 = -1
+    /// Sockets handed over by the process this one replaces, per address (nil: bind anew).
+    private var inheritedFDs: [Int32?]
 
     init(bind addresses: [(host: String, port: UInt16)], config: StatsConfig, clientTimeoutMs: Int?,
-         snapshot: @escaping @Sendable () -> StatsSnapshot) {
+         inherited: InheritedListeners? = nil, snapshot: @escaping @Sendable () -> StatsSnapshot) {
         self.addresses = addresses
         self.listenFDs = []
+        self.inheritedFDs = addresses.map { a in
+            SocketAddress(ip: Self.ip(a.host), port: a.port).flatMap { inherited?.take($0) }
+        }
         self.config = config
         self.timeoutMs = max(1, clientTimeoutMs ?? Self.defaultClientTimeoutMs)
         self.snapshot = snapshot
@@ -42,6 +47,7 @@ final class StatsServer: @unchecked Sendable {
     init(listeningFDs: [Int32], config: StatsConfig, clientTimeoutMs: Int?,
          snapshot: @escaping @Sendable () -> StatsSnapshot) {
         self.addresses = []
+        self.inheritedFDs = []
         self.listenFDs = listeningFDs
         self.config = config
         self.timeoutMs = max(1, clientTimeoutMs ?? Self.defaultClientTimeoutMs)
@@ -57,7 +63,10 @@ final class StatsServer: @unchecked Sendable {
             guard thread == nil else { return }
             var fds = listenFDs
             do {
-                for a in addresses { fds.append(try Self.listen(host: a.host, port: a.port)) }
+                for (k, a) in addresses.enumerated() {
+                    if let fd = inheritedFDs[k] { fds.append(fd) } else { fds.append(try Self.listen(host: a.host, port: a.port)) }
+                }
+                inheritedFDs = []
                 for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
                 let loop = try StatsLoop(listeners: fds, timeoutMs: timeoutMs, config: config, snapshot: snapshot)
                 wakeFD = loop.wakeFD
@@ -86,15 +95,29 @@ final class StatsServer: @unchecked Sendable {
         }
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        for case let fd? in inheritedFDs { _ = cepoll_close(fd) }
+    }
+
+    /// Duplicates of the listening sockets (close-on-exec), for the process replacing this one.
+    func duplicateListeners() -> [Int32] {
+        lock.withLock { listenFDs.compactMap { fd in
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            return copy >= 0 ? copy : nil
+        } }
+    }
+
+    private static func ip(_ host: String) -> String { (host.isEmpty || host == "*") ? "0.0.0.0" : host }
 
     /// A listening TCP socket: `host` "", "*" or "0.0.0.0" is every IPv4 address, "::" every IPv6
     /// one; port 0 picks a free port.
     private static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws(SystemCallError) -> Int32 {
-        let ip = (host.isEmpty || host == "*") ? "0.0.0.0" : host
+        let ip = Self.ip(host)
         guard let address = SocketAddress(ip: ip, port: port) else { throw SystemCallError("address \(ip)", code: EINVAL) }
         return try SystemCallError.named("bind \(address)") { () throws(Errno) in
-            try Socket.listen(on: address, reusePort: false, backlog: backlog)
+            // SO_REUSEPORT as HAProxy: a new process can bind while the old one still listens.
+            try Socket.listen(on: address, reusePort: true, backlog: backlog)
         }
     }
 }
