@@ -166,9 +166,9 @@ int cepoll_peer_credentials(int fd, int *pid, int *uid) {
     return 0;
 }
 
-int cepoll_send_fd(int sock, unsigned char tag, int fd) {
+long cepoll_send_msg(int sock, const void *data, unsigned long len, int fd) {
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    struct iovec iov = { &tag, 1 };
+    struct iovec iov = { (void *)data, len };
     struct msghdr m = { 0 };
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
@@ -185,10 +185,9 @@ int cepoll_send_fd(int sock, unsigned char tag, int fd) {
     RET(sendmsg(sock, &m, MSG_NOSIGNAL));
 }
 
-int cepoll_recv_fd(int sock, int *fd) {
+long cepoll_recv_msg(int sock, void *buf, unsigned long cap, int *fd) {
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    unsigned char tag = 0;
-    struct iovec iov = { &tag, 1 };
+    struct iovec iov = { buf, cap };
     struct msghdr m = { 0 };
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
@@ -201,11 +200,8 @@ int cepoll_recv_fd(int sock, int *fd) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
             memcpy(fd, CMSG_DATA(c), sizeof(int));
     }
-    if (n == 0) {
-        if (*fd >= 0) { close(*fd); *fd = -1; }
-        return 256;
-    }
-    return tag;
+    if (n == 0 && *fd >= 0) { close(*fd); *fd = -1; }
+    return n;
 }
 
 int cepoll_make_addr(const char *ip, int port, struct sockaddr_storage *out) {

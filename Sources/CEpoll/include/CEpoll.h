@@ -76,11 +76,11 @@ int cepoll_handover_connect(const char *name);
 int cepoll_handover_accept(int fd);
 /* The peer's pid and uid (SO_PEERCRED). */
 int cepoll_peer_credentials(int fd, int *pid, int *uid);
-/* Sends one message of one tag byte, carrying fd unless fd < 0. */
-int cepoll_send_fd(int sock, unsigned char tag, int fd);
-/* Receives one message: returns the tag byte (0..255), 256 at end of stream, or -errno; *fd is the
+/* Sends one message of len bytes (len >= 1), carrying fd unless fd < 0. */
+long cepoll_send_msg(int sock, const void *data, unsigned long len, int fd);
+/* Receives one message into buf: returns its length (0 at end of stream) or -errno; *fd is the
  * descriptor it carried (close-on-exec) or -1. */
-int cepoll_recv_fd(int sock, int *fd);
+long cepoll_recv_msg(int sock, void *buf, unsigned long cap, int *fd);
 
 /* Threads and process limits. */
 int cepoll_set_thread_name(const char *name);

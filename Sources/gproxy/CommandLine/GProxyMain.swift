@@ -64,10 +64,14 @@ enum GProxyMain {
         // Block the control signals in every thread; this thread takes them with sigtimedwait.
         var set = SignalSet.control
         pthread_sigmask(SIG_BLOCK, &set.raw, nil)
-        // Reload: take the old processes' listening sockets so no queued connection is reset.
+        // Reload: take the old processes' listening sockets, so no queued connection is reset, and
+        // their servers' state, so no server is assumed UP again.
         let inherited = InheritedListeners()
+        var carriedState = ""
         for pid in options.finishPids + options.terminatePids {
-            for fd in ListenerHandover.receive(from: pid) { inherited.add(fd) }
+            let legacy = ReloadHandover.receive(from: pid)
+            for fd in legacy.listeners { inherited.add(fd) }
+            if carriedState.isEmpty { carriedState = legacy.serverState }
         }
         if options.verbose && inherited.count > 0 {
             print("took over \(inherited.count) listening socket(s) from the old process")
@@ -75,7 +79,7 @@ enum GProxyMain {
         let runtime: ProxyRuntime
         do {
             runtime = try ProxyRuntime(config: config, quiet: options.quiet, workers: options.threads,
-                                       inherited: inherited)
+                                       inherited: inherited, carriedServerState: carriedState)
             try runtime.start()
         } catch let e as ConfigErrors {
             if !options.quiet { for d in e.errors { LogSink.write(2, "\(d)\n") } }
@@ -87,7 +91,7 @@ enum GProxyMain {
         if config.global.daemon && !options.quiet {
             LogSink.write(2, "gproxy: 'daemon' is not implemented: staying in the foreground (run under systemd).\n")
         }
-        let handover = ListenerHandover(provider: { [runtime] in runtime.duplicateListeners() })
+        let handover = ReloadHandover(provider: { [runtime] in (runtime.duplicateListeners(), runtime.serverStateText()) })
         handover?.start()
         defer { handover?.stop() }
         // Reload: we listen now (on the old sockets or SO_REUSEPORT), so the old processes can let go.

@@ -24,6 +24,10 @@ extension ConfigParser {
             guard words.count >= 2 else { return error("'pidfile' expects a file name as an argument.") }
             if tooManyArgs(words, max: 1) { return }
             config.global.pidfile = words[1]
+        case "server-state-file", "server-state-base":
+            guard words.count >= 2 else { return error("'\(keyword)' expects a file name as an argument.") }
+            if tooManyArgs(words, max: 1) { return }
+            if keyword == "server-state-file" { config.global.serverStateFile = words[1] } else { config.global.serverStateBase = words[1] }
         case "daemon":
             if tooManyArgs(words, max: 0) { return }
             config.global.daemon = true

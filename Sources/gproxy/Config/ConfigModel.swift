@@ -41,7 +41,13 @@ struct GlobalSettings: Equatable, Sendable {
     var spreadChecks = 0
     /// `tune.pipesize`: bytes per relay pipe; nil = gproxy's default.
     var pipeSize: Int?
+    /// `server-state-file` and `server-state-base`: where `load-server-state-from-file` reads.
+    var serverStateFile: String?
+    var serverStateBase: String?
 }
+
+/// `load-server-state-from-file global|local|none`.
+enum ServerStateLoad: String, Equatable, Sendable { case global, local, none }
 
 struct LogTarget: Equatable, Sendable {
     enum Destination: Equatable, Sendable {
@@ -216,6 +222,10 @@ struct ProxyConfig: Equatable, Sendable {
     var stats = StatsConfig()
     /// gproxy's opt-in Patroni-aware routing (`patroni primary|replica ...`); nil = HAProxy semantics.
     var patroni: PatroniPolicy?
+    /// `load-server-state-from-file`; nil = not set (HAProxy: none; a reload still carries state).
+    var loadServerState: ServerStateLoad?
+    /// `server-state-file-name`: the `local` file; nil = the backend's name.
+    var serverStateFileName: String?
 
     /// The backend a frontend's connections go to (itself for a listen section).
     var targetBackendName: String? {

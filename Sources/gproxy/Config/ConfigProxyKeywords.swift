@@ -39,6 +39,19 @@ extension ConfigParser {
         case "stats": parseStats(words, &state)
         case "server", "default-server": parseServerLine(words, &state)
         case "patroni": parsePatroni(words, &state)
+        case "load-server-state-from-file":
+            guard words.count >= 2 else {
+                return error("'load-server-state-from-file' expects 'global', 'local' or 'none'. Got no argument.")
+            }
+            if tooManyArgs(words, max: 1) || lacks(.backend, keyword, state) { return }
+            guard let mode = ServerStateLoad(rawValue: words[1]) else {
+                return error("'load-server-state-from-file' unknown argument '\(words[1])'. Expects 'global', 'local' or 'none'.")
+            }
+            state.config.loadServerState = mode
+        case "server-state-file-name":
+            if tooManyArgs(words, max: 1) || lacks(.backend, keyword, state) { return }
+            // No argument or `use-backend-name`: the backend's own name.
+            state.config.serverStateFileName = words.count < 2 || words[1] == "use-backend-name" ? nil : words[1]
         default:
             if ConfigKeywordTables.proxyNotImplemented.contains(keyword) {
                 notImplemented(keyword)

@@ -19,8 +19,9 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     private(set) var runtimeSockets: [RuntimeSocketServer] = []
 
     /// `inherited`: listening sockets handed over by the process this one replaces (reload).
+    /// `carriedServerState`: the old process's `show servers state` text (reload hand-over).
     init(config: GProxyConfig, quiet: Bool, workers: Int? = nil,
-         inherited: InheritedListeners = InheritedListeners()) throws {
+         inherited: InheritedListeners = InheritedListeners(), carriedServerState: String = "") throws {
         self.config = config
         let fdLimit = Int(cepoll_raise_nofile())
         let globalMaxconn = config.global.maxconn ?? EngineBuilder.automaticMaxconn(fdLimit: fdLimit)
@@ -63,6 +64,8 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             words.append(p.kind == .listen ? "proxy" : "backend")
             logChecks.append(p.logHealthChecks)
         }
+        Self.resumeServerStates(servers, carried: ServerStateFile.parse(carriedServerState), config: config,
+                                plan: plan, logger: logger, now: now)
         checker = try HealthChecker(engine: engine, servers: servers, log: log, sinks: sinks, backendWords: words,
                                     logHealthChecks: logChecks, spreadPercent: config.global.spreadChecks)
         let checkerRef = checker
@@ -86,6 +89,48 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self))
         }
         inherited.closeRest()
+    }
+
+    /// Servers start from a saved state instead of HAProxy's "every server UP": first from the
+    /// backend's `load-server-state-from-file`, then from what the replaced process handed over
+    /// (fresher), unless the backend says `load-server-state-from-file none`.
+    private static func resumeServerStates(_ servers: [[ServerHealth]], carried: ServerStateFile, config: GProxyConfig,
+                                           plan: EngineBuilder.Plan, logger: Logger, now: UInt64) {
+        for (b, pi) in plan.backendProxies.enumerated() {
+            let p = config.proxies[pi]
+            let addresses: [SocketAddress?] = servers[b].indices.map { s in
+                guard s < p.servers.count else { return nil }
+                let host = plan.serverHosts[b][s]
+                return SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: p.servers[s].port)
+            }
+            if let path = ServerStateFile.path(load: p.loadServerState, fileName: p.serverStateFileName,
+                                               backend: p.name, global: config.global) {
+                if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                    let file = ServerStateFile.parse(text)
+                    for line in file.skippedLines {
+                        logger.event(.warning, "server-state file \(path):\(line): unreadable line skipped.")
+                    }
+                    let names = file.apply(to: servers[b], backendName: p.name, addresses: addresses, now: now)
+                    if !names.isEmpty {
+                        logger.event(.notice, "backend \(p.name): state of \(names.count) server(s) loaded from \(path).")
+                    }
+                } else {
+                    logger.event(.warning, "backend \(p.name): can't open server state file '\(path)'.")
+                }
+            }
+            if p.loadServerState != ServerStateLoad.none && !carried.entries.isEmpty {
+                let names = carried.apply(to: servers[b], backendName: p.name, addresses: addresses, now: now)
+                if !names.isEmpty {
+                    logger.event(.notice, "backend \(p.name): state of \(names.count) server(s) carried over from the replaced process.")
+                }
+            }
+        }
+    }
+
+    /// What a reload hands over: `show servers state` of every backend.
+    func serverStateText() -> String {
+        "1\n" + ServerStateLine.header + "\n"
+            + ServerStateLine.lines(from: snapshot(), backend: nil).map { $0.text + "\n" }.joined()
     }
 
     /// Duplicates of every listening socket (frontends and stats), for a reload hand-over.

@@ -111,6 +111,7 @@ final class StatsCollector: @unchecked Sendable {
                     checkFailures: h.checkFailures, downTransitions: h.downTransitions, adminState: h.state.admin,
                     checkRate: h.checkRate(now: now))
                 st.initialWeight = h.initialWeight
+                st.configDisabled = h.config.disabled
                 st.checkPort = h.checkAddress.map { Int($0.port) }
                 return st
             }

@@ -20,12 +20,13 @@ extension ServerStats {
         return 2
     }
 
-    /// `srv_admin_state` bitmask: 0x01 forced MAINT, 0x08 forced DRAIN.
+    /// `srv_admin_state` bitmask: 0x01 forced MAINT (runtime), 0x04 MAINT from the config
+    /// (`disabled`), 0x08 forced DRAIN.
     var adminStateBits: Int {
         switch adminState {
         case .ready: 0
         case .drain: 0x08
-        case .maint: 0x01
+        case .maint: configDisabled ? 0x04 : 0x01
         }
     }
 

@@ -129,6 +129,8 @@ struct ServerStats: Sendable, Equatable {
     var checkFailures: UInt64
     var downTransitions: UInt64
     var adminState: ServerAdminState = .ready
+    /// `disabled` on its server line: its maintenance comes from the config, not the runtime API.
+    var configDisabled = false
     /// Checks per second sent to this server's health endpoint over the last 10 s.
     var checkRate: Double = 0
     /// Weight from the configuration, before any CLI change (`srv_iweight`, "initial" of
