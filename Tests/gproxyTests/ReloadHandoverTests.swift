@@ -68,4 +68,79 @@ import Testing
         #expect(served.load(ordering: .relaxed) > 20)
         #expect(current.isRunning)
     }
+
+    /// HAProxy 2.6 starts every checked server UP after a reload, so until the first check fails new
+    /// connections reach a dead server (HAProxy users add a server-state file to their reload script).
+    /// gproxy's new process resumes the old one's view: DOWN stays DOWN, MAINT stays MAINT.
+    @Test func reloadCarriesServerStateSoNoConnectionReachesADeadServer() throws {
+        let cluster = try SimulatedCluster(memberCount: 1)
+        defer { cluster.stop() }
+        let port = RuntimeHarness.freePort()
+        let statsPort = RuntimeHarness.freePort()
+        // A node whose port takes connections but never answers (a hung host): its check fails only
+        // after `timeout check`, and a session sent to it hangs.
+        let deadPort = RuntimeHarness.freePort()
+        let blackHole = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(blackHole) }
+        var sin = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: deadPort.bigEndian,
+                              sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        let bound = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blackHole, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0 && listen(blackHole, 64) == 0)
+        let api = cluster.members[0].apiPort
+        let socketPath = NSTemporaryDirectory() + "gproxy-reload-\(getpid())-\(port).sock"
+        defer { unlink(socketPath) }
+        let config = CLITests.write("""
+            global
+                stats socket \(socketPath) level admin
+            listen rw
+                bind 127.0.0.1:\(port)
+                option httpchk
+                timeout check 2s
+                default-server check inter 1s fall 1 rise 2
+                server pg1 127.0.0.1:\(cluster.members[0].dbPort) port \(api)
+                server dead 127.0.0.1:\(deadPort)
+                server spare 127.0.0.1:\(cluster.members[0].dbPort) port \(api)
+            listen stats
+                mode http
+                bind 127.0.0.1:\(statsPort)
+                stats enable
+                stats uri /
+
+            """)
+        defer { unlink(config) }
+        func launch(_ extra: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLITests.binary)
+            p.arguments = ["-q", "-f", config] + extra
+            try p.run()
+            return p
+        }
+        func status(_ server: String) -> String? {
+            let csv = TestClient.get(port: statsPort, "GET /;csv HTTP/1.0\r\n\r\n")
+            let row = csv.split(separator: "\n").first { $0.hasPrefix("rw,\(server),") }
+            return row.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[17]) }
+        }
+        let old = try launch([])
+        defer { if old.isRunning { kill(old.processIdentifier, SIGKILL) }; old.waitUntilExit() }
+        #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: statsPort)) != nil })
+        #expect(RuntimeHarness.eventually(8000) { status("dead") == "DOWN" })
+        let fd = StatsRuntimeSocketTests.unixConnect(socketPath)
+        _ = write(fd, "disable server rw/spare\n", 24)
+        _ = StatsRuntimeSocketTests.readUntil(fd, "\n\n")
+        close(fd)
+        #expect(status("spare") == "MAINT")
+
+        let new = try launch(["-sf", "\(old.processIdentifier)"])
+        defer { if new.isRunning { kill(new.processIdentifier, SIGTERM) }; new.waitUntilExit() }
+        #expect(RuntimeHarness.eventually { !old.isRunning })
+        // Only the new process serves now, and its own first check of `dead` needs 2 s to fail: every
+        // connection reaches pg1 only if it began with the old process's view.
+        var nodes: [String?] = []
+        for _ in 0..<12 { nodes.append(RuntimeHarness.nodeBehind(port: port)) }
+        #expect(nodes == Array(repeating: "pg1", count: 12))
+        #expect(status("dead") == "DOWN")
+        #expect(status("spare") == "MAINT")
+    }
 }
