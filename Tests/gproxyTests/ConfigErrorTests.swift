@@ -21,7 +21,7 @@ struct BadConfig: Sendable, CustomTestStringConvertible {
 
 private let badConfigs: [BadConfig] = [
     BadConfig("load-server-state-from-file argument", cfg("backend b", "  load-server-state-from-file always"),
-              "t.cfg:2: 'load-server-state-from-file' unknown argument 'always'. Expects 'global', 'local' or 'none'."),
+              "t.cfg:2: 'load-server-state-from-file' expects 'global', 'local' or 'none'. Got 'always'"),
     BadConfig("unknown keyword", cfg("listen a", "  bind :1", "  foobar"),
               "t.cfg:3: unknown keyword 'foobar' in 'listen' section"),
     BadConfig("not implemented option", cfg("listen a", "  bind :1", "  option forwardfor"),

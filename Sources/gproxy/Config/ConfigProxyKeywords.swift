@@ -45,7 +45,7 @@ extension ConfigParser {
             }
             if tooManyArgs(words, max: 1) || lacks(.backend, keyword, state) { return }
             guard let mode = ServerStateLoad(rawValue: words[1]) else {
-                return error("'load-server-state-from-file' unknown argument '\(words[1])'. Expects 'global', 'local' or 'none'.")
+                return error("'load-server-state-from-file' expects 'global', 'local' or 'none'. Got '\(words[1])'")
             }
             state.config.loadServerState = mode
         case "server-state-file-name":
