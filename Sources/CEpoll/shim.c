@@ -73,6 +73,7 @@ long cepoll_splice(int fd_in, int fd_out, unsigned long len, unsigned int flags)
 
 int cepoll_pipe2(int fds[2]) { RET(pipe2(fds, O_NONBLOCK | O_CLOEXEC)); }
 int cepoll_set_pipe_size(int fd, int size) { RET(fcntl(fd, F_SETPIPE_SZ, size)); }
+int cepoll_get_pipe_size(int fd) { RET(fcntl(fd, F_GETPIPE_SZ)); }
 
 int cepoll_accept4(int fd, struct sockaddr_storage *addr, socklen_t *len) {
     RET(accept4(fd, (struct sockaddr *)addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC));

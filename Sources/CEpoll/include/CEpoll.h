@@ -46,6 +46,7 @@ int cepoll_eventfd_drain(int fd);
 long cepoll_splice(int fd_in, int fd_out, unsigned long len, unsigned int flags);
 int cepoll_pipe2(int fds[2]);
 int cepoll_set_pipe_size(int fd, int size);
+int cepoll_get_pipe_size(int fd);
 
 /* Sockets. */
 int cepoll_accept4(int fd, struct sockaddr_storage *addr, socklen_t *len);

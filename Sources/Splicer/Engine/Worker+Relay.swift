@@ -70,7 +70,7 @@ extension Worker {
                     guard let p = pipes.take() else { break }  // out of fds: retry on the next event
                     h.pipe = p
                 }
-                let room = pipes.pipeBytes - h.inPipe
+                let room = h.pipe.bytes - h.inPipe
                 if room > 0 {
                     let n = cepoll_splice(src, h.pipe.writeEnd, UInt(room), flags)
                     if n > 0 {
@@ -141,14 +141,18 @@ extension Worker {
             return .destinationFailed
         }
         if sent < n {
+            let rest = n - sent
+            if h.pipe.isOpen && h.pipe.bytes < rest {
+                pipes.giveBack(h.pipe)  // empty, but too small to park this rest
+                h.pipe = .none
+            }
             if !h.pipe.isOpen {
                 // No pipe to hold the bytes (out of fds): end the session rather than drop them.
-                guard let p = pipes.take() else { return .destinationFailed }
+                guard let p = pipes.take(minimum: rest) else { return .destinationFailed }
                 h.pipe = p
             }
             // SAFETY: `sent` < `n` <= copyBytes, so the rest lies inside the buffer. The pipe is
-            // empty and holds at least 64 KiB, so the whole rest fits.
-            let rest = n - sent
+            // empty (the copy path runs only then) and holds at least `rest`, so the whole rest fits.
             guard unsafe cepoll_write_pipe(h.pipe.writeEnd, scratch + sent, UInt(rest)) == rest else {
                 return .destinationFailed
             }

@@ -5,7 +5,10 @@ import Glibc
 struct Pipe {
     var readEnd: Int32
     var writeEnd: Int32
-    static let none = Pipe(readEnd: -1, writeEnd: -1)
+    /// What this pipe holds: sizes differ when the kernel refuses a resize (an unprivileged user
+    /// past fs.pipe-user-pages-soft).
+    var bytes: Int
+    static let none = Pipe(readEnd: -1, writeEnd: -1, bytes: 0)
     var isOpen: Bool { readEnd >= 0 }
 }
 
@@ -15,8 +18,6 @@ struct Pipe {
 struct PipePool {
     private var free: [Pipe] = []
     let capacity: Int
-    /// Bytes a pipe holds (what F_SETPIPE_SZ granted).
-    private(set) var pipeBytes: Int
     private let requestedSize: Int
     private(set) var inUse = 0
 
@@ -24,23 +25,27 @@ struct PipePool {
         self.capacity = capacity
         // Never below the kernel's 64 KiB default: a pipe must take a whole copy buffer (see pump).
         requestedSize = pipeSize == 0 ? 0 : max(pipeSize, 65536)
-        pipeBytes = 65536
         free.reserveCapacity(capacity)
     }
 
-    mutating func take() -> Pipe? {
-        if let p = free.popLast() {
+    /// A pipe holding at least `minimum` bytes, or nil when none can be made (out of fds, or the
+    /// kernel shrank a new pipe below `minimum`: an unprivileged user past fs.pipe-user-pages-soft
+    /// gets 8 KiB pipes).
+    mutating func take(minimum: Int = 1) -> Pipe? {
+        if let i = free.lastIndex(where: { $0.bytes >= minimum }) {
             inUse += 1
-            return p
+            return free.remove(at: i)
         }
         var fds: [Int32] = [0, 0]
         if unsafe cepoll_pipe2(&fds) < 0 { return nil }
-        if requestedSize > 0 {
-            let got = cepoll_set_pipe_size(fds[1], Int32(requestedSize))
-            if got > 0 { pipeBytes = Int(got) }
+        if requestedSize > 0 { _ = cepoll_set_pipe_size(fds[1], Int32(requestedSize)) }
+        let pipe = Pipe(readEnd: fds[0], writeEnd: fds[1], bytes: max(0, Int(cepoll_get_pipe_size(fds[1]))))
+        guard pipe.bytes >= minimum, pipe.bytes > 0 else {
+            Self.destroy(pipe)
+            return nil
         }
         inUse += 1
-        return Pipe(readEnd: fds[0], writeEnd: fds[1])
+        return pipe
     }
 
     /// Returns an empty pipe for reuse.

@@ -117,9 +117,10 @@ struct EngineBuilder {
         return nil
     }
 
-    /// Relay pipes hold bytes only while they are in flight, so a larger pipe costs nothing at rest and
-    /// halves the splice calls of bulk flows (perf/RESULTS.md); 0 keeps the kernel's 64 KiB.
-    static let defaultPipeSize = 0
+    /// Relay pipes hold bytes only while they are in flight, so a larger pipe costs nothing at rest;
+    /// 256 KiB cuts bulk CPU per GB by 10-30 % against the kernel's 64 KiB (`perf/pipe_size.py`,
+    /// perf/RESULTS.md). `tune.pipesize` overrides it (HAProxy's default is the kernel's).
+    static let defaultPipeSize = 262_144
 
     /// HAProxy derives the process maxconn from the fd limit; each gproxy session needs two sockets
     /// plus pipes while bytes are in flight.
