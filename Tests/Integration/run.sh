@@ -17,7 +17,8 @@ export INTEG_PROXIES="$PROXIES"
 # --- system packages, only when missing
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
-if [[ ",$PROXIES," == *",haproxy,"* ]] && ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+# haproxy: a proxy kind when asked for, and always the peer of test_migrate_from_haproxy.py.
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
     need_apt+=(haproxy)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -42,7 +43,8 @@ if [ ! -x "$VENV/bin/patroni" ]; then
 fi
 
 # --- gproxy binary
-if [[ ",$PROXIES," == *",gproxy,"* || ",$PROXIES," == *",gproxy-patroni,"* ]] && [ -z "${GPROXY_BIN:-}" ]; then
+# (always: test_migrate_from_haproxy.py and the stats screenshot run gproxy whatever the kinds)
+if [ -z "${GPROXY_BIN:-}" ]; then
     if [ ! -x .build/release/gproxy ]; then
         swift build -c release --product gproxy
     fi
