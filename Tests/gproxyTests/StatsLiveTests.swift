@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized) struct StatsLiveTests {
     // CSV column indexes (management guide §9.1).
     enum Col {
-        static let pxname = 0, svname = 1, qcur = 2, scur = 4, slim = 6, stot = 7, bin = 8, bout = 9
+        static let pxname = 0, svname = 1, qcur = 2, scur = 4, smax = 5, slim = 6, stot = 7, bin = 8, bout = 9
         static let status = 17, weight = 18, act = 19, bck = 20, type = 32
         static let checkStatus = 36, checkCode = 37, addr = 73, mode = 75, algo = 76
     }
@@ -359,6 +359,33 @@ import Testing
         #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: s.rw) == "pg1" })
         // Unknown servers are reported, not ignored.
         #expect(s.cli("disable server opengauss/pg9").contains("No such server."))
+    }
+
+    @Test func clearCountersResetsMaxValuesOrEverything() throws {
+        let s = try Setup(socket: true)
+        defer { s.stop() }
+        #expect(s.waitSettled())
+        // Three sessions open at once, then closed: smax 3, stot 3 on the read frontend (the accept
+        // that finds the backlog empty after them reserves a slot too, but is not a session).
+        var open: [SimulatedTestClient] = []
+        for _ in 0..<3 {
+            let c = try SimulatedTestClient(port: s.ro)
+            let _: String? = c.readLine(timeoutMs: 2000)
+            open.append(c)
+        }
+        open.removeAll()
+        func frontend() throws -> [String]? { try s.csv().row("opengauss_balance", "FRONTEND") }
+        #expect(RuntimeHarness.eventually { (try? frontend())??[Col.scur] == "0" })
+        #expect(try frontend()?[Col.smax] == "3" && frontend()?[Col.stot] == "3")
+        // Max values only: smax back to the current 0, the totals stay.
+        #expect(s.cli("clear counters") == "\n")
+        #expect(try frontend()?[Col.smax] == "0" && frontend()?[Col.stot] == "3")
+        // Everything: totals start again from zero and count on.
+        #expect(s.cli("clear counters all") == "\n")
+        #expect(try frontend()?[Col.stot] == "0")
+        #expect(RuntimeHarness.nodeBehind(port: s.ro) != nil)
+        #expect(RuntimeHarness.eventually { (try? frontend())??[Col.stot] == "1" })
+        #expect(try frontend()?[Col.smax] == "1")
     }
 }
 

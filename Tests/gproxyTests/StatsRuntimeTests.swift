@@ -34,6 +34,11 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         mutate(backend, server) { _ in } ?? lock.withLock { shutdowns.append("\(backend)/\(server)"); return nil }
     }
 
+    /// `clear counters` calls, `true` for `all`.
+    private(set) var clears: [Bool] = []
+
+    func clearCounters(all: Bool) { lock.withLock { clears.append(all) } }
+
     func setServerWeight(backend: String, server: String, weight: Int) -> String? {
         mutate(backend, server) {
             $0.userWeight = weight
@@ -118,6 +123,22 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         #expect(run("shutdown sessions server opengauss/pg2", admin: admin) == "\n")
         #expect(admin.shutdowns == ["opengauss/pg2"])
         #expect(run("shutdown sessions opengauss/x", admin: admin) == "Require 'server <backend>/<server>'.\n\n")
+    }
+
+    @Test func clearCountersParsesAndNeedsTheRightLevel() {
+        #expect(RuntimeCommand.parseLine("clear counters") == [.clearCounters(all: false)])
+        #expect(RuntimeCommand.parseLine("clear counters all") == [.clearCounters(all: true)])
+        let admin = FakeAdmin()
+        func run(_ line: String, _ level: String) -> String {
+            var session = RuntimeCLI.Session()
+            return RuntimeCLI(admin: admin, level: level).execute(line: line, session: &session)
+        }
+        // HAProxy: the max values need `operator`, everything needs `admin`.
+        #expect(run("clear counters", "user") == "Permission denied\n\n")
+        #expect(run("clear counters", "operator") == "\n")
+        #expect(run("clear counters all", "operator") == "Permission denied\n\n")
+        #expect(run("clear counters all", "admin") == "\n")
+        #expect(admin.clears == [false, true])
     }
 
     @Test func changingServersNeedsTheAdminLevel() {

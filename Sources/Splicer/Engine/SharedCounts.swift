@@ -14,21 +14,31 @@ public final class LiveCount: Sendable {
     public var value: Int { current.load(ordering: .sequentiallyConsistent) }
     public var max: Int { highest.value }
 
-    /// Takes one unit if below the limit.
+    /// Takes one unit if below the limit; the highest value counts it.
     @inline(__always)
     public func tryAcquire() -> Bool {
+        guard let n = tryReserve() else { return false }
+        highest.note(n)
+        return true
+    }
+
+    /// Takes one unit if below the limit without counting it in the highest value yet: the
+    /// listener reserves before `accept`, which may find no connection. Returns the count with
+    /// this unit; pass it to `confirm` once the unit is really used.
+    @inline(__always)
+    public func tryReserve() -> Int? {
         var v = current.load(ordering: .relaxed)
         while limit == 0 || v < limit {
             let (done, now) = current.compareExchange(
                 expected: v, desired: v + 1, ordering: .sequentiallyConsistent)
-            if done {
-                highest.note(v + 1)
-                return true
-            }
+            if done { return v + 1 }
             v = now
         }
-        return false
+        return nil
     }
+
+    @inline(__always)
+    public func confirm(_ reserved: Int) { highest.note(reserved) }
 
     /// Takes one unit regardless of the limit (a session handed a slot by the queue already owns it).
     public func forceAcquire() {
@@ -38,6 +48,9 @@ public final class LiveCount: Sendable {
     public func release() { current.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
 
     public var hasRoom: Bool { limit == 0 || value < limit }
+
+    /// `clear counters`: the highest value starts again from the current one.
+    public func resetMax() { highest.reset(to: value) }
 }
 
 /// A highest-value tracker for queue depths.
@@ -45,6 +58,8 @@ public final class HighWater: Sendable {
     private let v = Atomic<Int>(0)
     public init() {}
     public var value: Int { v.load(ordering: .relaxed) }
+    /// `clear counters`: forget the past peak (a concurrent `note` may land just before; harmless).
+    public func reset(to x: Int) { v.store(x, ordering: .relaxed) }
     func note(_ x: Int) {
         var h = v.load(ordering: .relaxed)
         while x > h {

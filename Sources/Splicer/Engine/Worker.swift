@@ -202,8 +202,9 @@ import Glibc
         while true {
             // Limits are reserved before accepting, so an over-limit connection stays in the
             // kernel backlog (HAProxy's behaviour) instead of being accepted and dropped.
-            guard engine.processSessions.tryAcquire() else { waitForRoom(); return }
-            guard engine.frontendSessions[fe].tryAcquire() else {
+            // The peaks (smax) count only what accept really returned.
+            guard let inProcess = engine.processSessions.tryReserve() else { waitForRoom(); return }
+            guard let inFrontend = engine.frontendSessions[fe].tryReserve() else {
                 engine.processSessions.release()
                 waitForRoom()
                 return
@@ -224,6 +225,8 @@ import Glibc
                 default: return
                 }
             }
+            engine.processSessions.confirm(inProcess)
+            engine.frontendSessions[fe].confirm(inFrontend)
             startSession(clientFd: fd, address: addr, frontend: fe)
         }
     }

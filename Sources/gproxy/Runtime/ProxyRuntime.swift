@@ -165,6 +165,8 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
 
     func snapshot() -> StatsSnapshot { collector.snapshot() }
 
+    func clearCounters(all: Bool) { collector.clearCounters(all: all) }
+
     private func find(_ backend: String, _ server: String) -> ServerHealth? {
         guard let b = plan.backendProxies.firstIndex(where: { config.proxies[$0].name == backend }) else { return nil }
         return checker.lock.withLock { checker.servers[b].first { $0.present && $0.name == server } }

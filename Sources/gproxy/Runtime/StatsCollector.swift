@@ -16,6 +16,9 @@ final class StatsCollector: @unchecked Sendable {
     private let rateLock = NSLock()
     private var previous: [String: (ms: UInt64, total: UInt64, rate: Int)] = [:]
     private var rateMax: [String: Int] = [:]
+    /// Counter totals at the last `clear counters all` (guarded by `rateLock`), subtracted from
+    /// every later reading: the workers' counters are never written by another thread.
+    private var baseline: [UInt64] = []
 
     init(config: GProxyConfig, plan: EngineBuilder.Plan, engine: Engine, checker: HealthChecker) {
         self.config = config
@@ -57,7 +60,36 @@ final class StatsCollector: @unchecked Sendable {
                              uptimeSeconds: Int(Clock.elapsed(startedMs, now) / 1000), proxies: proxies, info: info)
     }
 
-    private func sum(_ index: Int) -> UInt64 { engine.total(index) }
+    private func sum(_ index: Int) -> UInt64 {
+        let base = rateLock.withLock { baseline.isEmpty ? 0 : baseline[index] }
+        return engine.total(index) &- base
+    }
+
+    /// `clear counters`: every max value (sessions, queues, session rate) starts again from now;
+    /// `all` also zeroes the cumulative counters and the servers' check failure and DOWN counts.
+    func clearCounters(all: Bool) {
+        engine.processSessions.resetMax()
+        for f in engine.frontendSessions { f.resetMax() }
+        for b in engine.backends {
+            b.sessions.resetMax()
+            for s in b.serverSessions { s.resetMax() }
+            b.backendQueueHigh.reset(to: 0)
+            for (s, q) in b.serverQueueHigh.enumerated() { q.reset(to: b.queued(onServer: s)) }
+        }
+        rateLock.withLock {
+            rateMax.removeAll()
+            if all { baseline = (0..<engine.layout.total).map { engine.total($0) } }
+        }
+        guard all else { return }
+        checker.lock.withLock {
+            for list in checker.servers {
+                for h in list {
+                    h.checkFailures = 0
+                    h.downTransitions = 0
+                }
+            }
+        }
+    }
 
     private func fill(_ c: inout RowCounters, key: String, base: (CounterField) -> Int, now: UInt64) {
         c.stot = sum(base(.sessions))

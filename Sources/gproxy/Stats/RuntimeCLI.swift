@@ -13,6 +13,8 @@ protocol RuntimeAdmin: Sendable {
     func shutdownSessions(backend: String, server: String) -> String?
     /// `show servers state` lines; the default derives them from `snapshot()`.
     func serversState(backend: String?) -> [ServerStateLine]
+    /// `clear counters [all]`.
+    func clearCounters(all: Bool)
 }
 
 extension RuntimeAdmin {
@@ -106,8 +108,11 @@ struct RuntimeCLI: Sendable {
     /// One command's reply, ending with an empty line (`quit` and `prompt` reply nothing).
     func run(_ cmd: RuntimeCommand, session: inout Session) -> String {
         switch cmd {
-        case .disableServer, .enableServer, .setServerState, .setWeight, .shutdownSessions:
+        case .disableServer, .enableServer, .setServerState, .setWeight, .shutdownSessions, .clearCounters(all: true):
             if level != "admin" { return "Permission denied\n\n" }
+        case .clearCounters(all: false):
+            // HAProxy: clearing the max values needs `operator`, everything needs `admin`.
+            if level == "user" { return "Permission denied\n\n" }
         default:
             break
         }
@@ -135,6 +140,9 @@ struct RuntimeCLI: Sendable {
                 return serversState(px.name)
             }
             return serversState(nil)
+        case .clearCounters(let all):
+            admin.clearCounters(all: all)
+            return "\n"
         case .disableServer(let b, let s):
             return setAdmin(b, s, .maint)
         case .enableServer(let b, let s):

@@ -16,6 +16,8 @@ enum RuntimeCommand: Sendable, Equatable {
     case getWeight(backend: String, server: String)
     /// `shutdown sessions server B/S`: cut that server's established sessions (log flag `K`).
     case shutdownSessions(backend: String, server: String)
+    /// `clear counters` (the max values) / `clear counters all` (every counter, as after a restart).
+    case clearCounters(all: Bool)
     /// A known command used wrongly: the reply text.
     case usage(String)
     /// Nothing matched: the words as typed.
@@ -94,6 +96,8 @@ enum RuntimeCommand: Sendable, Equatable {
                 return .usage("Require 'server <backend>/<server>'.")
             }
             return .shutdownSessions(backend: b, server: s)
+        case ("clear", "counters"):
+            return .clearCounters(all: w.count > 2 && w[2] == "all")
         default:
             return .unknown(w.joined(separator: " "))
         }
@@ -122,6 +126,7 @@ enum RuntimeCommand: Sendable, Equatable {
       set weight <bk>/<srv> (<w>|<w>%) : change a server's weight (deprecated)
       get weight <bk>/<srv>            : report a server's current weight
       shutdown sessions server <bk>/<srv> : kill a server's established sessions
+      clear counters [all]             : clear max statistics counters (or all counters)
 
     """
 }
