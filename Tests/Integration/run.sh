@@ -46,7 +46,7 @@ fi
 # (always: test_migrate_from_haproxy.py and the stats screenshot run gproxy whatever the kinds)
 if [ -z "${GPROXY_BIN:-}" ]; then
     if [ ! -x .build/release/gproxy ]; then
-        swift build -c release --product gproxy
+        swift build -c release --static-swift-stdlib --product gproxy
     fi
     export GPROXY_BIN="$PWD/.build/release/gproxy"
 fi
