@@ -52,7 +52,7 @@ def gproxy_bin() -> str:
         p = os.path.join(REPO, rel)
         if os.access(p, os.X_OK):
             return p
-    sys.exit("gproxy binary not found: build with `swift build -c release --product gproxy` or set GPROXY_BIN")
+    sys.exit("gproxy binary not found: build with `swift build -c release --static-swift-stdlib --product gproxy` or set GPROXY_BIN")
 
 
 def need(tool: str) -> str:

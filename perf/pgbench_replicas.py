@@ -366,7 +366,7 @@ def main() -> int:
     info = _lab.machine_info()
     gbin = px.find_gproxy()
     if not gbin:
-        sys.exit("gproxy binary not found: swift build -c release --product gproxy (or GPROXY_BIN)")
+        sys.exit("gproxy binary not found: swift build -c release --static-swift-stdlib --product gproxy (or GPROXY_BIN)")
     hv = subprocess.run([px.find_haproxy() or "haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     cluster = None
     proxies: dict[str, px.Proxy] = {}

@@ -116,7 +116,7 @@ def env(request, clusters):
     if kind == "haproxy" and not find_haproxy():
         pytest.skip("haproxy not installed")
     if binary_kind(kind) == "gproxy" and not find_gproxy():
-        pytest.fail("gproxy binary not found: set GPROXY_BIN or run `swift build -c release --product gproxy`")
+        pytest.fail("gproxy binary not found: set GPROXY_BIN or run `swift build -c release --static-swift-stdlib --product gproxy`")
     cluster = clusters.get(n)
     w, r, s, *cports = free_ports(3 + n)
     ports = {"write": w, "read": r, "stats": s}

@@ -31,7 +31,7 @@ def _gproxy_bin():
 def test_maxconn_queue_1000_clients(tmp_path):
     binary = _gproxy_bin()
     if binary is None or not os.access(binary, os.X_OK):
-        pytest.skip("no gproxy binary: swift build -c release --product gproxy, or set GPROXY_BIN")
+        pytest.skip("no gproxy binary: swift build -c release --static-swift-stdlib --product gproxy, or set GPROXY_BIN")
     out = tmp_path / "stress.json"
     env = dict(os.environ, GPROXY_BIN=binary)
     cmd = [sys.executable, SCRIPT, "--clients", str(CLIENTS), "--proxy", "gproxy", "--check", "--json", str(out)]
