@@ -20,6 +20,10 @@ struct BadConfig: Sendable, CustomTestStringConvertible {
 }
 
 private let badConfigs: [BadConfig] = [
+    BadConfig("stats admin without condition", cfg("listen s", "  mode http", "  bind :1", "  stats enable", "  stats admin"),
+              "t.cfg:5: 'stats admin' requires either 'if' or 'unless' followed by a condition."),
+    BadConfig("stats admin with an ACL", cfg("listen s", "  mode http", "  bind :1", "  stats enable", "  stats admin if LOCALHOST"),
+              "t.cfg:5: keyword 'stats admin if LOCALHOST' is not implemented by gproxy"),
     BadConfig("load-server-state-from-file argument", cfg("backend b", "  load-server-state-from-file always"),
               "t.cfg:2: 'load-server-state-from-file' expects 'global', 'local' or 'none'. Got 'always'"),
     BadConfig("unknown keyword", cfg("listen a", "  bind :1", "  foobar"),
@@ -93,8 +97,8 @@ private let badConfigs: [BadConfig] = [
     BadConfig("mode http without stats", cfg("listen a", "  mode http", "  bind :1"),
               "t.cfg:2: proxy 'a' : 'mode http' is only supported for the stats page; HTTP proxying is not "
                 + "implemented by gproxy (TCP only)"),
-    BadConfig("stats admin", cfg("listen s", "  mode http", "  bind :1", "  stats enable", "  stats admin if TRUE"),
-              "t.cfg:5: keyword 'stats admin' is not implemented by gproxy"),
+    BadConfig("stats scope", cfg("listen s", "  mode http", "  bind :1", "  stats enable", "  stats scope pg"),
+              "t.cfg:5: keyword 'stats scope' is not implemented by gproxy"),
     BadConfig("trailing backslash is no continuation", cfg("backend b", "  server s1 127.0.0.1:1 \\", "  check"),
               "t.cfg:2: 'server b/s1' : unknown keyword '\\'",
               "t.cfg:3: unknown keyword 'check' in 'backend' section"),

@@ -88,7 +88,7 @@ enum ConfigKeywordTables {
 
     /// `stats` sub-keywords gproxy refuses.
     static let statsNotImplemented: Set<String> = [
-        "admin", "scope", "show-desc", "show-legends", "show-node", "show-modules", "http-request", "bind-process",
+        "scope", "show-desc", "show-legends", "show-node", "show-modules", "http-request", "bind-process",
     ]
 
     /// `balance` algorithms HAProxy knows but gproxy does not implement.

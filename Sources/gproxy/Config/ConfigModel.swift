@@ -141,6 +141,8 @@ struct StatsConfig: Equatable, Sendable {
     var realm = "HAProxy Statistics"
     var auth: [StatsCredential] = []
     var hideVersion = false
+    /// `stats admin if TRUE`: the page offers server actions (ready/drain/maint/shutdown) by POST.
+    var admin = false
 }
 
 struct StatsCredential: Equatable, Sendable {

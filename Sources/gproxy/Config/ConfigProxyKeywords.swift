@@ -339,6 +339,16 @@ extension ConfigParser {
             let credential = StatsCredential(user: String(words[2][..<colon]),
                                              password: String(words[2][words[2].index(after: colon)...]))
             state.config.stats.auth.append(credential)
+        case "admin":
+            guard words.count >= 3, words[2] == "if" || words[2] == "unless" else {
+                return error("'stats admin' requires either 'if' or 'unless' followed by a condition.")
+            }
+            // gproxy has no ACLs: only the constant conditions (an empty one is true, as in HAProxy).
+            let condition = words.dropFirst(3).joined(separator: " ")
+            guard ["", "TRUE", "FALSE"].contains(condition) else {
+                return notImplemented("stats admin \(words[2]) \(condition)")
+            }
+            state.config.stats.admin = (words[2] == "if") == (condition != "FALSE")
         case "refresh":
             guard words.count >= 3 else { return error("'refresh' needs a positive interval in seconds.") }
             do {

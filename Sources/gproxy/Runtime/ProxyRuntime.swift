@@ -141,7 +141,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     func start() throws {
         try engine.start()
         checker.start()
-        for s in statsServers { try s.start() }
+        for s in statsServers {
+            if s.adminEnabled { s.admin = self }  // released in stopAuxiliaries
+            try s.start()
+        }
         for r in runtimeSockets { try r.start() }
     }
 
@@ -157,7 +160,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
 
     func stopAuxiliaries() {
         checker.stop()
-        for s in statsServers { s.stop() }
+        for s in statsServers {
+            s.stop()
+            s.admin = nil
+        }
         for r in runtimeSockets { r.stop() }
     }
 

@@ -8,6 +8,10 @@ enum StatsHTML {
         var refreshSeconds: Int?
         var hideVersion = false
         var filter = StatsRows.Filter()
+        /// `stats admin`: the form's target (the stats uri); nil = no admin form.
+        var adminURI: String?
+        /// The outcome of the last admin action (`;st=` after the redirect).
+        var message: String?
     }
 
     static func render(_ snap: StatsSnapshot, options: Options = Options()) -> String {
@@ -19,7 +23,8 @@ enum StatsHTML {
         o += "<h1>gproxy statistics report</h1>\n"
         o += processInfo(snap, options)
         o += legend
-        for px in snap.proxies { o += table(px, filter: options.filter) }
+        if let m = options.message { o += "<p class=\"message\">\(escape(m))</p>\n" }
+        for px in snap.proxies { o += table(px, filter: options.filter, adminURI: options.adminURI) }
         o += "</body></html>\n"
         return o
     }
@@ -70,8 +75,11 @@ enum StatsHTML {
         return a + "</tr>\n" + b + "</tr>\n"
     }()
 
-    private static func table(_ px: ProxyStats, filter: StatsRows.Filter) -> String {
-        var o = "<div class=\"px\"><table>\n<tr class=\"pxname\"><th colspan=\"28\">\(escape(px.name))</th></tr>\n"
+    private static func table(_ px: ProxyStats, filter: StatsRows.Filter, adminURI: String?) -> String {
+        // `stats admin`: a form per backend with servers, a checkbox per server and the actions.
+        let form = adminURI.flatMap { px.backend != nil && !px.servers.isEmpty ? $0 : nil }
+        var o = form.map { "<form method=\"post\" action=\"\(escape($0))\">\n" } ?? ""
+        o += "<div class=\"px\"><table>\n<tr class=\"pxname\"><th colspan=\"28\">\(escape(px.name))</th></tr>\n"
         o += columnHeaders
         if let fe = px.frontend {
             let c = fe.counters
@@ -81,7 +89,7 @@ enum StatsHTML {
                         escape(fe.status), "", "", "", "", "", "", ""])
             o += "</tr>\n"
         }
-        for sv in px.servers where !filter.hides(sv) { o += serverRow(sv) }
+        for sv in px.servers where !filter.hides(sv) { o += serverRow(sv, checkbox: form != nil) }
         if let be = px.backend {
             let c = be.counters
             o += "<tr class=\"backend\"><td class=\"name\">Backend</td>"
@@ -92,12 +100,20 @@ enum StatsHTML {
                         n(be.activeServers), n(be.backupServers), "", n(be.downTransitions), humanTime(be.downtimeSeconds)])
             o += "</tr>\n"
         }
-        return o + "</table></div>\n"
+        o += "</table></div>\n"
+        if form != nil {
+            o += "<p class=\"admin\">Choose the action to perform on the checked servers: <select name=\"action\">"
+            for a in StatsAdminForm.actions { o += "<option value=\"\(a.name)\">\(a.label)</option>" }
+            o += "</select><input type=\"hidden\" name=\"b\" value=\"#\(px.id)\"> <input type=\"submit\" value=\"Apply\"></p>\n"
+            o += "</form>\n"
+        }
+        return o
     }
 
-    private static func serverRow(_ sv: ServerStats) -> String {
+    private static func serverRow(_ sv: ServerStats, checkbox: Bool) -> String {
         let c = sv.counters
-        var o = "<tr class=\"\(sv.htmlRowClass)\"><td class=\"name\">\(escape(sv.name))</td>"
+        let box = checkbox ? "<input type=\"checkbox\" name=\"s\" value=\"\(escape(sv.name))\"> " : ""
+        var o = "<tr class=\"\(sv.htmlRowClass)\"><td class=\"name\">\(box)\(escape(sv.name))</td>"
         o += cells([n(c.qcur ?? 0), n(c.qmax ?? 0), opt(c.qlimit), n(c.rate), n(c.rateMax), n(c.scur), n(c.smax),
                     opt(c.slim), n(c.stot), n(c.lbtot ?? 0), last(c.lastsess), n(c.bin), n(c.bout), "", "",
                     n(c.econ ?? 0), n(c.eresp ?? 0), n(c.wretr ?? 0), n(c.wredis ?? 0),
@@ -183,6 +199,7 @@ enum StatsHTML {
     .active_draining { background: #20a0FF; } .backup_draining { background: #cc9900; }
     .active_no_check, .backup_no_check { background: #e0e0e0; }
     .maintain { background: #c07820; }
+    .message { background: #e0e0ff; border: 1px solid #9090d0; padding: 4px; }
     .legend { display: flex; flex-wrap: wrap; gap: 3px 14px; margin: 6px 0; }
     .legend span { display: inline-flex; align-items: center; white-space: nowrap; }
     .legend i { display: inline-block; width: 12px; height: 12px; border: 1px solid #999; margin-right: 4px; }

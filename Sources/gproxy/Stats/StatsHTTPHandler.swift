@@ -2,7 +2,8 @@
 /// server loop only moves bytes; everything HTTP lives here so it is tested without sockets.
 ///
 /// - Parsing is strict and bounded: request line ≤ 8 KiB (else 414), header block ≤ 16 KiB
-///   (else 431), malformed → 400, methods other than GET/HEAD → 405 (no admin POST).
+///   (else 431), malformed → 400, methods other than GET/HEAD → 405, except POST with
+///   `stats admin` (body by Content-Length only, ≤ 16 KiB: else 411 / 413; see `StatsAdminForm`).
 /// - `stats uri` is a prefix; `;csv`, `;json`, `;norefresh`, `;up`, `;no-maint` anywhere after
 ///   it select the format and filters, as in HAProxy.
 /// - gproxy extension: the exact path `/metrics` serves Prometheus text on the stats listener
@@ -11,8 +12,10 @@
 enum StatsHTTPHandler {
     static let maxRequestLine = 8 * 1024
     static let maxHeaderBytes = 16 * 1024
+    /// An admin form post's body.
+    static let maxBodyBytes = 16 * 1024
     /// Largest input the handler ever needs; a server can cap its buffer here.
-    static let maxRequestBytes = maxRequestLine + maxHeaderBytes + 4
+    static let maxRequestBytes = maxRequestLine + maxHeaderBytes + 4 + maxBodyBytes
 
     struct Request: Sendable, Equatable {
         var method: String
@@ -20,6 +23,8 @@ enum StatsHTTPHandler {
         var version: String
         /// Header names lower-cased, in arrival order.
         var headers: [(name: String, value: String)]
+        /// Where the body starts in the bytes parsed.
+        var bodyOffset = 0
 
         static func == (a: Request, b: Request) -> Bool {
             a.method == b.method && a.uri == b.uri && a.version == b.version
@@ -71,6 +76,7 @@ enum StatsHTTPHandler {
             while v.last == " " || v.last == "\t" { v.removeLast() }
             request.headers.append((String(decoding: name, as: UTF8.self).lowercased(), v))
         }
+        request.bodyOffset = pos
         return .request(request)
     }
 
@@ -108,13 +114,36 @@ enum StatsHTTPHandler {
 
     // MARK: - Responding
 
-    /// The response for the bytes received so far, or nil when the request head is not complete.
-    static func handle(_ bytes: [UInt8], config: StatsConfig, snapshot: () -> StatsSnapshot) -> [UInt8]? {
+    /// The response for the bytes received so far, or nil when the request (head, or a posted
+    /// form's body) is not complete. `admin` serves `stats admin` form posts.
+    static func handle(_ bytes: [UInt8], config: StatsConfig, admin: (any RuntimeAdmin)? = nil,
+                       snapshot: () -> StatsSnapshot) -> [UInt8]? {
         switch parse(bytes) {
         case .incomplete: return nil
         case .failure(let status): return error(status)
+        case .request(let req) where req.method == "POST":
+            return adminPost(req, bytes, config: config, admin: admin)
         case .request(let req): return respond(to: req, config: config, snapshot: snapshot)
         }
+    }
+
+    /// A `stats admin` form post: applied, then a 303 back to the page with the outcome.
+    private static func adminPost(_ req: Request, _ bytes: [UInt8], config: StatsConfig,
+                                  admin: (any RuntimeAdmin)?) -> [UInt8]? {
+        guard config.admin, let admin else { return error(405, extra: [("allow", "GET, HEAD")]) }
+        guard req.uri.hasPrefix(config.uri) else {
+            return error(503, text: "No server is available to handle this request.")
+        }
+        if !config.auth.isEmpty, !authorized(req.header("authorization"), config.auth) {
+            return error(401, extra: [("www-authenticate", "Basic realm=\"\(config.realm)\"")])
+        }
+        guard let text = req.header("content-length"), let length = Int(text), length >= 0 else { return error(411) }
+        guard length <= maxBodyBytes else { return error(413) }
+        guard bytes.count >= req.bodyOffset + length else { return nil }
+        let outcome = StatsAdminForm.parse(bytes[req.bodyOffset..<(req.bodyOffset + length)])
+            .map { StatsAdminForm.apply($0, admin: admin) } ?? .error
+        return response(303, type: "text/html", body: "", head: false,
+                        extra: [("location", "\(config.uri);st=\(outcome.rawValue)")])
     }
 
     static func respond(to req: Request, config: StatsConfig, snapshot: () -> StatsSnapshot) -> [UInt8] {
@@ -147,7 +176,14 @@ enum StatsHTTPHandler {
         if suffix.contains(";json") {
             return response(200, type: "application/json", body: StatsJSON.render(snapshot(), filter: filter), head: head, extra: extra)
         }
-        let opts = StatsHTML.Options(refreshSeconds: refresh, hideVersion: config.hideVersion, filter: filter)
+        var opts = StatsHTML.Options(refreshSeconds: refresh, hideVersion: config.hideVersion, filter: filter)
+        if config.admin {
+            opts.adminURI = config.uri
+            if let st = suffix.range(of: ";st=") {
+                let code = suffix[st.upperBound...].prefix { $0 != ";" && $0 != "?" }
+                opts.message = StatsAdminForm.Outcome(rawValue: String(code))?.message
+            }
+        }
         return response(200, type: "text/html", body: StatsHTML.render(snapshot(), options: opts), head: head, extra: extra)
     }
 
@@ -192,11 +228,14 @@ enum StatsHTTPHandler {
     static func reason(_ status: Int) -> String {
         switch status {
         case 200: "OK"
+        case 303: "See Other"
         case 400: "Bad request"
         case 401: "Unauthorized"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
         case 408: "Request Time-out"
+        case 411: "Length Required"
+        case 413: "Payload Too Large"
         case 414: "URI Too Long"
         case 431: "Request Header Fields Too Large"
         case 503: "Service Unavailable"

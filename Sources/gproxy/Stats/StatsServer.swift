@@ -23,6 +23,8 @@ final class StatsServer: @unchecked Sendable {
     private let timeoutMs: Int
     private let snapshot: @Sendable () -> StatsSnapshot
     private let lock = PThreadLock()
+    /// Serves `stats admin` form posts; set before `start()` (the runtime is built after its servers).
+    var admin: (any RuntimeAdmin)?
     // Guarded by `lock`.
     private var listenFDs: [Int32]
     private var ports: [UInt16] = []
@@ -54,6 +56,8 @@ final class StatsServer: @unchecked Sendable {
         self.snapshot = snapshot
     }
 
+    var adminEnabled: Bool { config.admin }
+
     /// Ports actually bound, in the order of the addresses (useful with port 0).
     var boundPorts: [UInt16] { lock.withLock { ports } }
 
@@ -68,7 +72,8 @@ final class StatsServer: @unchecked Sendable {
                 }
                 inheritedFDs = []
                 for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-                let loop = try StatsLoop(listeners: fds, timeoutMs: timeoutMs, config: config, snapshot: snapshot)
+                let loop = try StatsLoop(listeners: fds, timeoutMs: timeoutMs, config: config, admin: admin,
+                                         snapshot: snapshot)
                 wakeFD = loop.wakeFD
                 listenFDs = fds
                 ports = fds.map { Socket.localAddress(of: $0)?.port ?? 0 }
@@ -140,12 +145,15 @@ private final class StatsLoop: @unchecked Sendable {
     private let listeners: [Int32]
     private let timeoutMs: Int
     private let config: StatsConfig
+    private let admin: (any RuntimeAdmin)?
     private let snapshot: @Sendable () -> StatsSnapshot
     private var conns: [Int32: Conn] = [:]
     private var generation: UInt32 = 0
     private var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
 
-    init(listeners: [Int32], timeoutMs: Int, config: StatsConfig, snapshot: @escaping @Sendable () -> StatsSnapshot) throws {
+    init(listeners: [Int32], timeoutMs: Int, config: StatsConfig, admin: (any RuntimeAdmin)?,
+         snapshot: @escaping @Sendable () -> StatsSnapshot) throws {
+        self.admin = admin
         epfd = try SystemCallError.check(cepoll_create(), "epoll_create")
         do {
             wakeFD = try SystemCallError.check(cepoll_eventfd(), "eventfd")
@@ -239,8 +247,8 @@ private final class StatsLoop: @unchecked Sendable {
                 default: close(fd); return
                 }
             }
-            let config = config, snapshot = snapshot
-            if let response = StatsHTTPHandler.handle(c.input, config: config, snapshot: snapshot) {
+            let config = config, snapshot = snapshot, admin = admin
+            if let response = StatsHTTPHandler.handle(c.input, config: config, admin: admin, snapshot: snapshot) {
                 c.output = response
                 c.input = []
             } else if eof || c.input.count > StatsHTTPHandler.maxRequestBytes {
