@@ -157,6 +157,35 @@ def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = 
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def echo_round_trips(port: int, stop, counts: dict, lock) -> None:
+    """Connects back to back until `stop` is set: each connection sends a line through the proxy to
+    an echo server and must read it back. Adds to counts["ok"] / counts["lost"] (refused, reset or
+    a wrong answer) under `lock`."""
+    ok = lost = 0
+    n = 0
+    while not stop.is_set():
+        n += 1
+        msg = f"ping {n}\n".encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(msg)
+                got = b""
+                while len(got) < len(msg):
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    got += chunk
+            if got == msg:
+                ok += 1
+            else:
+                lost += 1
+        except OSError:
+            lost += 1
+    with lock:
+        counts["ok"] += ok
+        counts["lost"] += lost
+
+
 def http_get(port: int, path: str, timeout: float = 2.0) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
         return r.read().decode(errors="replace")

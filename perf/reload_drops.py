@@ -20,38 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import threading
 import time
 
 import _lab
-
-
-def hammer(port: int, stop: threading.Event, counts: dict, lock: threading.Lock) -> None:
-    ok = lost = 0
-    n = 0
-    while not stop.is_set():
-        n += 1
-        msg = f"ping {n}\n".encode()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.sendall(msg)
-                got = b""
-                while len(got) < len(msg):
-                    chunk = s.recv(64)
-                    if not chunk:
-                        break
-                    got += chunk
-            if got == msg:
-                ok += 1
-            else:
-                lost += 1
-        except OSError:
-            lost += 1
-    with lock:
-        counts["ok"] += ok
-        counts["lost"] += lost
 
 
 def run(kind: str, lab: _lab.Lab, echo_port: int, reloads: int, clients: int, interval: float) -> dict:
@@ -68,7 +41,7 @@ def run(kind: str, lab: _lab.Lab, echo_port: int, reloads: int, clients: int, in
     stop = threading.Event()
     counts = {"ok": 0, "lost": 0}
     lock = threading.Lock()
-    threads = [threading.Thread(target=hammer, args=(port, stop, counts, lock)) for _ in range(clients)]
+    threads = [threading.Thread(target=_lab.echo_round_trips, args=(port, stop, counts, lock)) for _ in range(clients)]
     for t in threads:
         t.start()
     try:

@@ -6,7 +6,6 @@ Needs haproxy (run.sh installs it). Everything binds 127.0.0.1; processes are st
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "perf"))
-import _lab  # noqa: E402  (free ports, waits)
+import _lab  # noqa: E402  (free ports, waits, the echo client)
 
 from proxy import terminate  # noqa: E402
 
@@ -61,26 +60,9 @@ listen stats
 
         stop = threading.Event()
         counts = {"ok": 0, "lost": 0}
+        lock = threading.Lock()
 
-        def hammer():
-            n = 0
-            while not stop.is_set():
-                n += 1
-                msg = f"ping {n}\n".encode()
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                        s.sendall(msg)
-                        got = b""
-                        while len(got) < len(msg):
-                            chunk = s.recv(64)
-                            if not chunk:
-                                break
-                            got += chunk
-                    counts["ok" if got == msg else "lost"] += 1
-                except OSError:
-                    counts["lost"] += 1
-
-        t = threading.Thread(target=hammer)
+        t = threading.Thread(target=_lab.echo_round_trips, args=(port, stop, counts, lock))
         t.start()
         time.sleep(0.3)
         gproxy = subprocess.Popen([gproxy_binary(), "-q", "-f", str(cfg), "-sf", str(haproxy.pid)])

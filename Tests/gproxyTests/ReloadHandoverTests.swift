@@ -8,6 +8,20 @@ import Testing
 /// arrive while the old process lets go are never reset (HAProxy needs `expose-fd listeners` and
 /// `-x` for this; with a plain `-sf` it resets what the old sockets had queued).
 @Suite(.serialized) struct ReloadHandoverTests {
+    /// A stats listener section on `port` (the hand-over carries its socket too).
+    static func statsSection(port: UInt16) -> String {
+        "listen stats\n    mode http\n    bind 127.0.0.1:\(port)\n    stats enable\n    stats uri /\n"
+    }
+
+    /// Starts `gproxy -q -f config`, replacing `old` (`-sf`) when given.
+    static func launch(_ config: String, replacing old: Process? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.binary)
+        p.arguments = ["-q", "-f", config] + (old.map { ["-sf", "\($0.processIdentifier)"] } ?? [])
+        try p.run()
+        return p
+    }
+
     @Test func chainOfReloadsNeverResetsAConnection() throws {
         let cluster = try SimulatedCluster(memberCount: 1)
         defer { cluster.stop() }
@@ -19,22 +33,10 @@ import Testing
             listen rw
                 bind 127.0.0.1:\(port)
                 server pg1 127.0.0.1:\(cluster.members[0].dbPort)
-            listen stats
-                mode http
-                bind 127.0.0.1:\(statsPort)
-                stats enable
-                stats uri /
-
+            \(Self.statsSection(port: statsPort))
             """)
         defer { unlink(config) }
-        func launch(replacing old: Process?) throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLITests.binary)
-            p.arguments = ["-q", "-f", config] + (old.map { ["-sf", "\($0.processIdentifier)"] } ?? [])
-            try p.run()
-            return p
-        }
-        var current = try launch(replacing: nil)
+        var current = try Self.launch(config)
         defer { if current.isRunning { kill(current.processIdentifier, SIGTERM) }; current.waitUntilExit() }
         #expect(RuntimeHarness.eventually { RuntimeHarness.nodeBehind(port: port) == "pg1" })
 
@@ -53,7 +55,7 @@ import Testing
         }
         hammer.start()
         for _ in 0..<4 {
-            let next = try launch(replacing: current)
+            let next = try Self.launch(config, replacing: current)
             #expect(RuntimeHarness.eventually { !current.isRunning })
             #expect(current.terminationStatus == 0)
             current = next
@@ -102,27 +104,15 @@ import Testing
                 server pg1 127.0.0.1:\(cluster.members[0].dbPort) port \(api)
                 server dead 127.0.0.1:\(deadPort)
                 server spare 127.0.0.1:\(cluster.members[0].dbPort) port \(api)
-            listen stats
-                mode http
-                bind 127.0.0.1:\(statsPort)
-                stats enable
-                stats uri /
-
+            \(Self.statsSection(port: statsPort))
             """)
         defer { unlink(config) }
-        func launch(_ extra: [String]) throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLITests.binary)
-            p.arguments = ["-q", "-f", config] + extra
-            try p.run()
-            return p
-        }
         func status(_ server: String) -> String? {
             let csv = TestClient.get(port: statsPort, "GET /;csv HTTP/1.0\r\n\r\n")
             let row = csv.split(separator: "\n").first { $0.hasPrefix("rw,\(server),") }
             return row.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[17]) }
         }
-        let old = try launch([])
+        let old = try Self.launch(config)
         defer { if old.isRunning { kill(old.processIdentifier, SIGKILL) }; old.waitUntilExit() }
         #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: statsPort)) != nil })
         #expect(RuntimeHarness.eventually(8000) { status("dead") == "DOWN" })
@@ -132,7 +122,7 @@ import Testing
         close(fd)
         #expect(status("spare") == "MAINT")
 
-        let new = try launch(["-sf", "\(old.processIdentifier)"])
+        let new = try Self.launch(config, replacing: old)
         defer { if new.isRunning { kill(new.processIdentifier, SIGTERM) }; new.waitUntilExit() }
         #expect(RuntimeHarness.eventually { !old.isRunning })
         // Only the new process serves now, and its own first check of `dead` needs 2 s to fail: every
