@@ -47,11 +47,16 @@ import Testing
         let h = try EngineHarness(servers: [echo.port], alwaysSplice: alwaysSplice)
         defer { h.stop(); echo.stop() }
         let failures = Atomic<Int>(0)
+        let reasons = Mutex<[String]>([])
         var threads: [pthread_t] = []
         for i in 0..<200 {
             threads.append(NamedThread.start(name: "test-c") {
                 var stream = ByteStream(seed: UInt64(i + 7))
-                guard let c = h.connect() else { failures.add(1, ordering: .relaxed); return }
+                guard let c = h.connect() else {
+                    failures.add(1, ordering: .relaxed)
+                    reasons.withLock { $0.append("session \(i): connect failed") }
+                    return
+                }
                 var sizes = ByteStream(seed: UInt64(1000 + i))
                 var sent: [UInt8] = []
                 for _ in 0..<8 {
@@ -62,12 +67,16 @@ import Testing
                 }
                 c.shutdownWrite()
                 let (got, eof) = c.receiveAll()
-                if !eof || got != sent { failures.add(1, ordering: .relaxed) }
+                if !eof || got != sent {
+                    failures.add(1, ordering: .relaxed)
+                    let firstDiff = (0..<min(got.count, sent.count)).first { got[$0] != sent[$0] } ?? min(got.count, sent.count)
+                    reasons.withLock { $0.append("session \(i): eof \(eof), got \(got.count) of \(sent.count), first difference at \(firstDiff)") }
+                }
                 c.close()
             })
         }
         for t in threads { NamedThread.join(t) }
-        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(failures.load(ordering: .relaxed) == 0, "\(reasons.withLock { $0 })")
     }
 
     @Test func aSlowReaderGetsEveryByteOfManySmallWrites() throws {

@@ -134,3 +134,92 @@ import Testing
         #expect(status("spare") == "MAINT")
     }
 }
+
+/// `-Ws` under systemd (`Type=notify`, `ExecReload=kill -USR2 $MAINPID`, as Debian's haproxy.service):
+/// SIGUSR2 starts a successor that takes over, and systemd is told the new main pid.
+@Suite(.serialized) struct SystemdReloadTests {
+    /// A unix datagram socket standing in for systemd's notify socket.
+    final class NotifySocket {
+        let path = NSTemporaryDirectory() + "gproxy-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+
+        init() {
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { buf in for (i, b) in path.utf8.enumerated() { buf[i] = b } }
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            var tv = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        /// The next message as KEY=value pairs, nil after 10 s.
+        func next() -> [String: String]? {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            var out: [String: String] = [:]
+            for line in String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n") {
+                let kv = line.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { out[String(kv[0])] = String(kv[1]) }
+            }
+            return out
+        }
+
+        deinit {
+            close(fd)
+            unlink(path)
+        }
+    }
+
+    /// Running (not exited, not a zombie): the successor is not this process's child.
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
+    }
+
+    @Test func sigusr2ReloadsAndTellsSystemdTheNewMainPID() throws {
+        let cluster = try SimulatedCluster(memberCount: 1)
+        defer { cluster.stop() }
+        let notify = NotifySocket()
+        let port = RuntimeHarness.freePort()
+        let text = "listen rw\n    bind 127.0.0.1:\(port)\n    server pg1 127.0.0.1:\(cluster.members[0].dbPort)\n"
+        let config = CLITests.write(text)
+        defer { unlink(config) }
+        let pidFile = config + ".pid"
+        defer { unlink(pidFile) }
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: CLITests.binary)
+        first.arguments = ["-Ws", "-q", "-f", config, "-p", pidFile]
+        first.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) }; first.waitUntilExit() }
+        let ready = notify.next()
+        #expect(ready?["READY"] == "1" && ready?["MAINPID"] == "\(first.processIdentifier)")
+        #expect(RuntimeHarness.nodeBehind(port: port) == "pg1")
+
+        // systemd's ExecReload: kill -USR2 $MAINPID.
+        kill(first.processIdentifier, SIGUSR2)
+        let reloaded = notify.next()
+        let successor = Int32(reloaded?["MAINPID"] ?? "") ?? 0
+        defer { if successor > 0 && Self.alive(successor) { kill(successor, SIGKILL) } }
+        #expect(reloaded?["READY"] == "1" && successor > 0 && successor != first.processIdentifier)
+        #expect(RuntimeHarness.eventually { !first.isRunning })
+        #expect(first.terminationStatus == 0)
+        #expect(Self.alive(successor))
+        #expect(RuntimeHarness.nodeBehind(port: port) == "pg1")
+        #expect(RuntimeHarness.eventually {
+            FileManager.default.contents(atPath: pidFile).map { String(decoding: $0, as: UTF8.self) } == "\(successor)\n"
+        })
+
+        // A reload with a broken config: the successor's successor exits, this one keeps serving.
+        try "listen rw\n    bind 127.0.0.1:\(port)\n    frobnicate\n".write(toFile: config, atomically: true, encoding: .utf8)
+        kill(successor, SIGUSR2)
+        usleep(1_000_000)
+        #expect(Self.alive(successor))
+        #expect(RuntimeHarness.nodeBehind(port: port) == "pg1")
+        kill(successor, SIGTERM)
+        #expect(RuntimeHarness.eventually { !Self.alive(successor) })
+    }
+}

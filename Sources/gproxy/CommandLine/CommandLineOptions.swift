@@ -17,6 +17,12 @@ struct CommandLineOptions: Equatable {
     /// stop (SIGTERM) — HAProxy's reload. SO_REUSEPORT lets both bind the same ports meanwhile.
     var finishPids: [Int32] = []
     var terminatePids: [Int32] = []
+    /// `-W` / `-Ws`: SIGUSR2 reloads (a new process takes over with `-sf`, as HAProxy's master
+    /// re-executes); `-Ws` also talks to systemd (`Type=notify`): READY=1, and MAINPID= on reload.
+    var reloadOnUSR2 = false
+    var systemdNotify = false
+    /// `-S <socket>`: HAProxy's master CLI, which gproxy does not have (warned about at start).
+    var masterSocket: String?
 
     struct Failure: Error, Equatable { var message: String }
 
@@ -55,8 +61,11 @@ struct CommandLineOptions: Equatable {
                     i += 1
                 }
                 if a == "-sf" { o.finishPids += pids } else { o.terminatePids += pids }
-            case "-D", "-W", "-Ws":
-                throw Failure(message: "option '\(a)' (daemon/master-worker) is not implemented by gproxy: run it in the foreground, e.g. under systemd")
+            case "-W": o.reloadOnUSR2 = true
+            case "-Ws": o.reloadOnUSR2 = true; o.systemdNotify = true
+            case "-S": o.masterSocket = try value(a)
+            case "-D":
+                throw Failure(message: "option '-D' (daemon) is not implemented by gproxy: run it in the foreground, e.g. under systemd (-Ws)")
             case "--":
                 o.configPaths += args[(i + 1)...]
                 i = args.count
@@ -85,6 +94,8 @@ struct CommandLineOptions: Equatable {
           -p <pidfile>    write the process id to this file
           -sf <pid>...    once listening, tell these old gproxy processes to finish (reload)
           -st <pid>...    once listening, tell these old gproxy processes to stop now
+          -W / -Ws        SIGUSR2 reloads in place (a new process takes over with -sf);
+                          -Ws also notifies systemd (Type=notify: READY=1, MAINPID= on reload)
           -v              print the version
           --demo          run the seed configuration in front of a built-in simulated
                           Patroni cluster (1 primary + 3 replicas) on 127.0.0.1
@@ -92,6 +103,7 @@ struct CommandLineOptions: Equatable {
           --threads <n>   worker threads (overrides nbthread)
 
         Reload: gproxy -c -f cfg && gproxy -f cfg -p pidfile -sf $(cat pidfile)
+                or, started with -Ws (systemd): kill -USR2 <pid>
         Signals: SIGUSR1 soft stop, SIGTERM/SIGINT stop now, SIGTTOU/SIGTTIN pause/resume
         listeners, SIGHUP dump server states.
         """

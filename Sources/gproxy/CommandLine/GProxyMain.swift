@@ -55,14 +55,15 @@ enum GProxyMain {
             }
             return 0
         }
-        return serve(config, options: options, demo: cluster, configPath: paths.first ?? "")
+        return serve(config, options: options, demo: cluster, configPath: paths.first ?? "",
+                     arguments: Array(arguments.dropFirst()))
     }
 
     private static func serve(_ config: GProxyConfig, options: CommandLineOptions, demo: SimulatedCluster?,
-                              configPath: String) -> Int32 {
+                              configPath: String, arguments: [String]) -> Int32 {
         _ = cepoll_ignore_sigpipe()
         // Block the control signals in every thread; this thread takes them with sigtimedwait.
-        var set = SignalSet.control
+        var set = SignalSet.control(reload: options.reloadOnUSR2)
         pthread_sigmask(SIG_BLOCK, &set.raw, nil)
         // Reload: take the old processes' listening sockets, so no queued connection is reset, and
         // their servers' state, so no server is assumed UP again.
@@ -94,12 +95,16 @@ enum GProxyMain {
         let handover = ReloadHandover(provider: { [runtime] in (runtime.duplicateListeners(), runtime.serverStateText()) })
         handover?.start()
         defer { handover?.stop() }
+        // The pidfile names this process before the old ones are told to go, so an old one leaving
+        // (it removes the file only while the file names it) never removes ours.
+        let pidFile = options.pidFile ?? config.global.pidfile
+        if let pidFile { try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8) }
+        defer {
+            if let pidFile, (try? String(contentsOfFile: pidFile, encoding: .utf8)) == "\(getpid())\n" { unlink(pidFile) }
+        }
         // Reload: we listen now (on the old sockets or SO_REUSEPORT), so the old processes can let go.
         for pid in options.finishPids { kill(pid, SIGUSR1) }
         for pid in options.terminatePids { kill(pid, SIGTERM) }
-        let pidFile = options.pidFile ?? config.global.pidfile
-        if let pidFile { try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8) }
-        defer { if let pidFile { unlink(pidFile) } }
         if let demo {
             print(demoBannerText(cluster: demo, portBase: options.demoPortBase, configPath: configPath))
         } else if options.verbose {
@@ -107,8 +112,17 @@ enum GProxyMain {
                 print("\(name): listening on port(s) \(ports.map(String.init).joined(separator: ", "))")
             }
         }
+        if options.masterSocket != nil && !options.quiet {
+            LogSink.write(2, "gproxy: '-S' (HAProxy's master CLI) is not implemented: use 'stats socket' in global.\n")
+        }
+        // A reload's successor is announced by the process it replaces (systemd's NotifyAccess=main).
+        if options.systemdNotify && options.finishPids.isEmpty && options.terminatePids.isEmpty {
+            SystemdNotify.send("READY=1\nMAINPID=\(getpid())")
+        }
         fflush(nil)
-        SignalLoop(runtime: runtime, config: config).run(set: set)
+        var signals = SignalLoop(runtime: runtime, config: config)
+        if options.reloadOnUSR2 { signals.reload = (arguments, options.systemdNotify) }
+        signals.run(set: set)
         runtime.stopAuxiliaries()
         runtime.engine.wait()
         return 0
