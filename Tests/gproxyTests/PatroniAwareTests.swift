@@ -78,6 +78,21 @@ import Testing
         #expect(answers.allSatisfy { $0.node == "pg1" && $0.role == "primary" })
     }
 
+    /// Connections already waiting in the backlog when the workers start (a busy port, or sockets
+    /// handed over on reload) must see the checker's start-up table, never an all-UP placeholder.
+    @Test func connectionsQueuedBeforeStartWaitForTheConfirmedLeader() throws {
+        let cluster = try SimulatedCluster()
+        defer { cluster.stop() }
+        let rw = RuntimeHarness.freePort()
+        var early: [SimulatedTestClient] = []
+        let h = try RuntimeHarness(Self.config(cluster, rw: rw, ro: RuntimeHarness.freePort())) { _ in
+            for _ in 0..<8 { early.append(try SimulatedTestClient(port: rw)) }
+        }
+        defer { h.stop() }
+        let banners = early.map { $0.readLine(timeoutMs: 5000) ?? "" }
+        #expect(banners.allSatisfy { $0.contains("node=pg1") && $0.contains("role=primary") }, "\(banners)")
+    }
+
     @Test func switchoverRoutesNothingToANonLeaderAndNothingFails() throws {
         let cluster = try SimulatedCluster()
         defer { cluster.stop() }

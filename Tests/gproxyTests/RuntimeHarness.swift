@@ -10,9 +10,12 @@ final class RuntimeHarness: @unchecked Sendable {
     let runtime: ProxyRuntime
     let config: GProxyConfig
 
-    init(_ text: String, workers: Int = 2) throws {
+    /// `beforeStart` runs once the listeners are bound but before any thread runs (e.g. to queue
+    /// connections in the kernel backlog, as a reload's inherited sockets have them).
+    init(_ text: String, workers: Int = 2, beforeStart: (ProxyRuntime) throws -> Void = { _ in }) throws {
         config = try ConfigLoader.parse(text: text, file: "test.cfg")
         runtime = try ProxyRuntime(config: config, quiet: true, workers: workers)
+        try beforeStart(runtime)
         try runtime.start()
     }
 

@@ -82,8 +82,11 @@ final class HealthChecker: @unchecked Sendable {
         }
     }
 
+    /// Publishes the table for the start-up states (before the engine's workers start).
+    func publishInitialTable() { lock.withLock { publishTable() } }
+
     func start() {
-        publishTable()
+        lock.withLock { publishTable() }
         thread = NamedThread.start(name: "gproxy-chk") { [self] in run() }
     }
 

@@ -139,6 +139,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     }
 
     func start() throws {
+        // The checker's start-up table (Patroni-aware members DOWN, `disabled`, `init-state`, states
+        // carried over a reload) is published before any worker runs: connections already waiting in
+        // the backlog would otherwise be routed by the engine's all-UP placeholder.
+        checker.publishInitialTable()
         try engine.start()
         checker.start()
         for s in statsServers {
