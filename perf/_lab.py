@@ -44,7 +44,8 @@ def _child_setup():
     os.setpgrp()  # own process group, so a ^C on the terminal reaches us first, not the children
 
 
-def gproxy_bin() -> str:
+def find_gproxy_bin() -> str | None:
+    """$GPROXY_BIN, else the release build, else the debug build; None when there is none."""
     env = os.environ.get("GPROXY_BIN")
     if env:
         return env
@@ -52,6 +53,13 @@ def gproxy_bin() -> str:
         p = os.path.join(REPO, rel)
         if os.access(p, os.X_OK):
             return p
+    return None
+
+
+def gproxy_bin() -> str:
+    found = find_gproxy_bin()
+    if found:
+        return found
     sys.exit("gproxy binary not found: build with `swift build -c release --static-swift-stdlib --product gproxy` or set GPROXY_BIN")
 
 

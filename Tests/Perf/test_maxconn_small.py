@@ -14,22 +14,14 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "perf", "maxconn_stress.py")
+sys.path.insert(0, os.path.join(REPO, "perf"))
+import _lab  # noqa: E402  (finds the gproxy binary)
+
 CLIENTS = 1000
 
 
-def _gproxy_bin():
-    env = os.environ.get("GPROXY_BIN")
-    if env:
-        return env
-    for rel in (".build/release/gproxy", ".build/debug/gproxy"):
-        p = os.path.join(REPO, rel)
-        if os.access(p, os.X_OK):
-            return p
-    return None
-
-
 def test_maxconn_queue_1000_clients(tmp_path):
-    binary = _gproxy_bin()
+    binary = _lab.find_gproxy_bin()
     if binary is None or not os.access(binary, os.X_OK):
         pytest.skip("no gproxy binary: swift build -c release --static-swift-stdlib --product gproxy, or set GPROXY_BIN")
     out = tmp_path / "stress.json"

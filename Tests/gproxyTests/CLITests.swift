@@ -123,6 +123,23 @@ import Testing
         }
     }
 
+    /// A session established before `process` was told to finish still echoes `word`; once the
+    /// client ends it, the process exits with status 0. False (recorded) if the session was cut.
+    static func sessionOutlivesStop(_ session: SimulatedTestClient, of process: Process, _ word: String) -> Bool {
+        session.send(word)
+        guard case .success(let echo) = session.readChunk(timeoutMs: 2000) else {
+            Issue.record("the stop cut the established session")
+            return false
+        }
+        #expect(echo == Array(word.utf8))
+        #expect(process.isRunning)
+        session.shutdownWrite()
+        _ = session.readToEnd(timeoutMs: 2000)
+        #expect(RuntimeHarness.eventually { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+        return true
+    }
+
     @Test func softStopLetsSessionsFinishThenExits() throws {
         let g = try Running()
         defer { g.stop() }
@@ -136,17 +153,7 @@ import Testing
         // Listeners close at once: new connections are refused...
         #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: g.port)) == nil })
         // ...but the established session keeps working, and the process waits for it.
-        session.send("bye")
-        guard case .success(let echo) = session.readChunk(timeoutMs: 2000) else {
-            Issue.record("session cut by soft stop")
-            return
-        }
-        #expect(echo == Array("bye".utf8))
-        #expect(g.process.isRunning)
-        session.shutdownWrite()
-        _ = session.readToEnd(timeoutMs: 2000)
-        #expect(RuntimeHarness.eventually { !g.process.isRunning })
-        #expect(g.process.terminationStatus == 0)
+        guard Self.sessionOutlivesStop(session, of: g.process, "bye") else { return }
         #expect(!FileManager.default.fileExists(atPath: g.pidFile))
     }
 
@@ -204,17 +211,7 @@ import Testing
         // New connections keep being served throughout (by whichever process holds the port)...
         for _ in 0..<20 { #expect(RuntimeHarness.nodeBehind(port: old.port) == "pg1") }
         // ...the old session still works, and the old process waits for it before exiting.
-        session.send("still")
-        guard case .success(let echo) = session.readChunk(timeoutMs: 2000) else {
-            Issue.record("reload cut the old session")
-            return
-        }
-        #expect(echo == Array("still".utf8))
-        #expect(old.process.isRunning)
-        session.shutdownWrite()
-        _ = session.readToEnd(timeoutMs: 2000)
-        #expect(RuntimeHarness.eventually { !old.process.isRunning })
-        #expect(old.process.terminationStatus == 0)
+        guard Self.sessionOutlivesStop(session, of: old.process, "still") else { return }
         #expect(new.isRunning)
         #expect(RuntimeHarness.nodeBehind(port: old.port) == "pg1")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Splicer
 import Synchronization
 import Testing
 @testable import gproxy
@@ -221,5 +222,30 @@ import Testing
         #expect(RuntimeHarness.nodeBehind(port: port) == "pg1")
         kill(successor, SIGTERM)
         #expect(RuntimeHarness.eventually { !Self.alive(successor) })
+    }
+}
+
+/// The hand-over protocol itself, in-process: sockets arrive as working duplicates, and a state text
+/// larger than one message arrives whole.
+@Suite(.serialized) struct ReloadHandoverProtocolTests {
+    @Test func socketsAndALargeStateTextArriveIntact() throws {
+        let port = RuntimeHarness.freePort()
+        let address = try #require(SocketAddress(ip: "127.0.0.1", port: port))
+        let listener = try Socket.listen(on: address, reusePort: true, backlog: 16)
+        defer { Socket.close(listener) }
+        // ~60 KiB: several 16 KiB messages.
+        let state = "1\n" + (0..<600).map { "3 pg \($0) pg\($0) 127.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - \(20000 + $0) - 0 0 - - 0\n" }.joined()
+        #expect(state.utf8.count > 40_000)
+        let made = ReloadHandover(provider: { ([fcntl(listener, F_DUPFD_CLOEXEC, 0)], state) })
+        let server = try #require(made)
+        server.start()
+        defer { server.stop() }
+        let legacy = ReloadHandover.receive(from: getpid())
+        defer { for fd in legacy.listeners { Socket.close(fd) } }
+        #expect(legacy.serverState == state)
+        #expect(legacy.listeners.count == 1)
+        #expect(legacy.listeners.first.flatMap { Socket.localAddress(of: $0) } == address)
+        // Not ours to ask: a pid with no gproxy behind it yields nothing, and the caller binds as usual.
+        #expect(ReloadHandover.receive(from: 1).listeners.isEmpty)
     }
 }

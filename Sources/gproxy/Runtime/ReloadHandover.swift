@@ -77,15 +77,10 @@ final class ReloadHandover: @unchecked Sendable {
             Self.send(conn, [Tag.listener.rawValue], fd: copy)
             _ = cepoll_close(copy)
         }
-        var text = Array(state.utf8)[...]
-        while !text.isEmpty {
-            // Cut after a newline so a line never spans two chunks (simpler to reason about, not needed).
-            var end = min(text.count, Self.chunkBytes)
-            if end < text.count, let nl = text[text.startIndex..<(text.startIndex + end)].lastIndex(of: UInt8(ascii: "\n")) {
-                end = nl - text.startIndex + 1
-            }
-            Self.send(conn, [Tag.stateChunk.rawValue] + text.prefix(end), fd: -1)
-            text = text.dropFirst(end)
+        // The receiver concatenates the chunks, so they may split anywhere.
+        let text = Array(state.utf8)
+        for start in stride(from: 0, to: text.count, by: Self.chunkBytes) {
+            Self.send(conn, [Tag.stateChunk.rawValue] + text[start..<min(start + Self.chunkBytes, text.count)], fd: -1)
         }
         Self.send(conn, [Tag.end.rawValue], fd: -1)
     }

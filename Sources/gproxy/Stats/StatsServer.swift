@@ -11,7 +11,7 @@ import Splicer
 /// - `timeout client` of the stats proxy bounds a connection's whole life (request and response);
 ///   unset means 10 s here, unlike HAProxy's infinite default, so slow scrapers cannot pile up.
 ///   A client cut before its request is complete gets a best-effort 408.
-/// - The server owns the listening sockets, including pre-made ones, and closes them on `stop()`.
+/// - The server owns the listening sockets, including ones inherited on reload, and closes them on `stop()`.
 final class StatsServer: @unchecked Sendable {
     /// Used when the stats proxy has no `timeout client`.
     static let defaultClientTimeoutMs = 10_000
@@ -40,17 +40,6 @@ final class StatsServer: @unchecked Sendable {
         self.inheritedFDs = addresses.map { a in
             SocketAddress(ip: Self.ip(a.host), port: a.port).flatMap { inherited?.take($0) }
         }
-        self.config = config
-        self.timeoutMs = max(1, clientTimeoutMs ?? Self.defaultClientTimeoutMs)
-        self.snapshot = snapshot
-    }
-
-    /// Serves on sockets that are already bound and listening (e.g. inherited on reload).
-    init(listeningFDs: [Int32], config: StatsConfig, clientTimeoutMs: Int?,
-         snapshot: @escaping @Sendable () -> StatsSnapshot) {
-        self.addresses = []
-        self.inheritedFDs = []
-        self.listenFDs = listeningFDs
         self.config = config
         self.timeoutMs = max(1, clientTimeoutMs ?? Self.defaultClientTimeoutMs)
         self.snapshot = snapshot
