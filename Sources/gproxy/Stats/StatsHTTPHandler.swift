@@ -25,6 +25,8 @@ enum StatsHTTPHandler {
         var headers: [(name: String, value: String)]
         /// Where the body starts in the bytes parsed.
         var bodyOffset = 0
+        /// The one length every `Content-Length` header (and list element) agrees on.
+        var contentLength: Int?
 
         static func == (a: Request, b: Request) -> Bool {
             a.method == b.method && a.uri == b.uri && a.version == b.version
@@ -44,22 +46,27 @@ enum StatsHTTPHandler {
 
     // MARK: - Parsing
 
-    /// Parses a request head. Lines end with CRLF (a bare LF is tolerated, as HAProxy does).
+    /// Parses a request head. Lines end with CRLF (a bare LF is tolerated, as HAProxy does); a CR
+    /// anywhere else in the head is a 400 at once (such a head can never complete).
     static func parse(_ bytes: [UInt8]) -> Parse {
         guard let lineEnd = bytes.firstIndex(of: 0x0A) else {
+            if hasBareCR(bytes[...]) { return .failure(400) }
             return bytes.count > maxRequestLine ? .failure(414) : .incomplete
         }
         if lineEnd > maxRequestLine { return .failure(414) }
         let line = trimCR(bytes[0..<lineEnd])
+        if line.contains(0x0D) { return .failure(400) }
         // Headers end at the first empty line after the request line.
         var pos = lineEnd + 1
         var headerLines: [ArraySlice<UInt8>] = []
         while true {
             guard let nl = bytes[pos...].firstIndex(of: 0x0A) else {
+                if hasBareCR(bytes[pos...]) { return .failure(400) }
                 return bytes.count - (lineEnd + 1) > maxHeaderBytes ? .failure(431) : .incomplete
             }
             if nl + 1 - (lineEnd + 1) > maxHeaderBytes { return .failure(431) }
             let h = trimCR(bytes[pos..<nl])
+            if h.contains(0x0D) { return .failure(400) }
             pos = nl + 1
             if h.isEmpty { break }
             headerLines.append(h)
@@ -77,7 +84,30 @@ enum StatsHTTPHandler {
             request.headers.append((String(decoding: name, as: UTF8.self).lowercased(), v))
         }
         request.bodyOffset = pos
+        // Request smuggling class: lengths that disagree, or a length beside a transfer coding,
+        // mean another hop may have framed this request differently.
+        let lengths = request.headers.filter { $0.name == "content-length" }
+            .flatMap { $0.value.split(separator: ",", omittingEmptySubsequences: false) }
+            .map { $0.trimmingSpaces() }
+        if !lengths.isEmpty {
+            guard lengths.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && $0.utf8.count <= 15 }),
+                  Set(lengths).count == 1 || Set(lengths.map { Int($0)! }).count == 1 else { return .failure(400) }
+            if request.header("transfer-encoding") != nil { return .failure(400) }
+            request.contentLength = Int(lengths[0])
+        }
         return .request(request)
+    }
+
+    /// A CR that is followed by anything but LF (a CR at the very end may still get its LF).
+    private static func hasBareCR(_ s: ArraySlice<UInt8>) -> Bool {
+        var i = s.startIndex
+        while let cr = s[i...].firstIndex(of: 0x0D) {
+            let next = cr + 1
+            if next < s.endIndex && s[next] != 0x0A { return true }
+            i = next
+            if i >= s.endIndex { break }
+        }
+        return false
     }
 
     private static func requestLine(_ line: ArraySlice<UInt8>) -> Request? {
@@ -137,7 +167,7 @@ enum StatsHTTPHandler {
         if !config.auth.isEmpty, !authorized(req.header("authorization"), config.auth) {
             return error(401, extra: [("www-authenticate", "Basic realm=\"\(config.realm)\"")])
         }
-        guard let text = req.header("content-length"), let length = Int(text), length >= 0 else { return error(411) }
+        guard let length = req.contentLength else { return error(411) }
         guard length <= maxBodyBytes else { return error(413) }
         guard bytes.count >= req.bodyOffset + length else { return nil }
         let outcome = StatsAdminForm.parse(bytes[req.bodyOffset..<(req.bodyOffset + length)])
@@ -253,9 +283,11 @@ private extension Substring {
     }
 }
 
-/// RFC 4648 base64 decoding (padding optional), enough for Basic auth without Foundation.
+/// RFC 4648 base64 decoding, strict as HAProxy's: whole 4-character quanta, padding only at the
+/// end, no stray bits. Enough for Basic auth without Foundation.
 enum Base64 {
     static func decode(_ s: Substring) -> [UInt8]? {
+        guard s.utf8.count % 4 == 0 else { return nil }
         var out: [UInt8] = []
         var acc: UInt32 = 0, bits = 0
         var padding = 0
@@ -278,6 +310,8 @@ enum Base64 {
                 out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
             }
         }
-        return padding <= 2 ? out : nil
+        // Padding must complete the last quantum exactly, and the bits it leaves must be zero.
+        guard padding <= 2, bits == padding * 2, acc & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
     }
 }
