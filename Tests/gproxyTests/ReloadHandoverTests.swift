@@ -236,16 +236,101 @@ import Testing
         // ~60 KiB: several 16 KiB messages.
         let state = "1\n" + (0..<600).map { "3 pg \($0) pg\($0) 127.0.0.1 2 0 1 1 5 6 3 4 6 0 0 0 - \(20000 + $0) - 0 0 - - 0\n" }.joined()
         #expect(state.utf8.count > 40_000)
-        let made = ReloadHandover(provider: { ([fcntl(listener, F_DUPFD_CLOEXEC, 0)], state) })
-        let server = try #require(made)
-        server.start()
-        defer { server.stop() }
-        let legacy = ReloadHandover.receive(from: getpid())
+        let directory = HandoverDirectory.current(environment: ["GPROXY_RUNTIME_DIR": NSTemporaryDirectory() + "gproxy-ho-\(getpid())"])
+        let dir = try #require(directory.path)
+        let control = try ControlLoop()
+        let server = try HandoverEndpoint(directory: dir, control: control) { ([fcntl(listener, F_DUPFD_CLOEXEC, 0)], state) }
+        control.start()
+        defer { server.close(); control.stop(); rmdir(dir) }
+        let legacy = ReloadHandover.receive(from: getpid(), directory: directory)
         defer { for fd in legacy.listeners { Socket.close(fd) } }
+        #expect(legacy.problem == nil)
         #expect(legacy.serverState == state)
         #expect(legacy.listeners.count == 1)
         #expect(legacy.listeners.first.flatMap { Socket.localAddress(of: $0) } == address)
         // Not ours to ask: a pid with no gproxy behind it yields nothing, and the caller binds as usual.
-        #expect(ReloadHandover.receive(from: 1).listeners.isEmpty)
+        let none = ReloadHandover.receive(from: 1, directory: directory)
+        #expect(none.listeners.isEmpty && none.problem != nil)
+    }
+}
+
+/// The hand-over endpoint against a hostile local user (issue: trust).
+@Suite(.serialized) struct ReloadHandoverSafetyTests {
+    /// Binds the abstract name an older gproxy used for `pid`'s hand-over and fills its backlog.
+    final class Squatter {
+        let fd: Int32
+        var clients: [Int32] = []
+        init(pid: Int32) {
+            fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let name = Array("gproxy-listeners-\(pid)".utf8)
+            withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+                for (i, b) in name.enumerated() { buf[i + 1] = b }
+            }
+            let len = socklen_t(MemoryLayout<sa_family_t>.size + 1 + name.count)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+            listen(fd, 0)
+            // Fill the backlog: a further blocking connect would wait forever.
+            for _ in 0..<8 {
+                let c = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, len) } }
+                clients.append(c)
+                if rc != 0 && errno == EAGAIN { break }
+            }
+        }
+        deinit { for c in clients { close(c) }; close(fd) }
+    }
+
+    /// Finding: anyone could bind the hand-over name first and fill its backlog; `gproxy -sf PID`
+    /// then blocked forever in connect() with SIGTERM/SIGINT already blocked. Every step of the
+    /// hand-over is bounded in time, and the process starts serving (binding anew) after it.
+    @Test func aSquattedHandoverEndpointNeverBlocksStartUp() throws {
+        let cluster = try SimulatedCluster(memberCount: 1)
+        defer { cluster.stop() }
+        // The "old process" is any process (as when moving from haproxy): its name is squatted.
+        let old = Process()
+        old.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        old.arguments = ["60"]
+        try old.run()
+        defer { if old.isRunning { kill(old.processIdentifier, SIGKILL) }; old.waitUntilExit() }
+        let squatter = Squatter(pid: old.processIdentifier)
+        defer { withExtendedLifetime(squatter) {} }
+        let port = RuntimeHarness.freePort()
+        let g = try GProxyProcess(config: """
+            listen rw
+                bind 127.0.0.1:\(port)
+                server pg1 127.0.0.1:\(cluster.members[0].dbPort)
+
+            """, arguments: ["-sf", "\(old.processIdentifier)"])
+        defer { g.stop(); unlink(g.configPath) }
+        #expect(RuntimeHarness.eventually(15_000) { RuntimeHarness.nodeBehind(port: port) == "pg1" })
+        // And it still answers a plain SIGTERM (start-up did not hang with signals blocked).
+        g.signal(SIGTERM)
+        #expect(RuntimeHarness.eventually(5000) { !g.isRunning })
+    }
+
+    /// The hand-over socket lives only in a directory nobody else can write to: a shared or foreign
+    /// one is refused (and reported), never used.
+    @Test func handoverDirectoryMustBePrivate() throws {
+        let dir = NSTemporaryDirectory() + "gproxy-priv-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { rmdir(dir) }
+        #expect(HandoverDirectory.privacyProblem(dir) == nil)
+        var st = stat()
+        #expect(stat(dir, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        chmod(dir, 0o777)
+        #expect(HandoverDirectory.privacyProblem(dir)?.contains("writable by others") == true)
+        chmod(dir, 0o700)
+        if geteuid() == 0 {
+            chown(dir, 65534, 65534)
+            #expect(HandoverDirectory.privacyProblem(dir)?.contains("belongs to uid 65534") == true)
+            chown(dir, 0, 0)
+        }
+        let file = dir + "-file"
+        close(open(file, O_CREAT | O_WRONLY, 0o600))
+        defer { unlink(file) }
+        #expect(HandoverDirectory.privacyProblem(file)?.contains("not a directory") == true)
+        let chosen = HandoverDirectory.current(environment: ["GPROXY_RUNTIME_DIR": file])
+        #expect(chosen.path == nil && chosen.problem?.hasPrefix("reload hand-over disabled") == true)
     }
 }

@@ -91,7 +91,10 @@ import Testing
     @Test func base64() {
         #expect(Base64.decode("YWRtaW46czNjcmV0") == Array("admin:s3cret".utf8))
         #expect(Base64.decode("YQ==") == Array("a".utf8))
-        #expect(Base64.decode("YQ") == Array("a".utf8))
+        // Unpadded or with stray bits: refused, as HAProxy's decoder refuses them.
+        #expect(Base64.decode("YQ") == nil)
+        #expect(Base64.decode("YR==") == nil)
+        #expect(Base64.decode("YWI=") == Array("ab".utf8))
         #expect(Base64.decode("Y*") == nil)
     }
 }
@@ -99,15 +102,29 @@ import Testing
 @Suite(.serialized) struct StatsServerTests {
     static let snap = StatsFixtures.snapshot
 
-    func makeServer(timeoutMs: Int? = nil) throws -> StatsServer {
-        var c = StatsConfig()
-        c.enabled = true
-        c.uri = "/"
-        let snap = Self.snap
-        let s = StatsServer(bind: [(host: "127.0.0.1", port: 0)], config: c, clientTimeoutMs: timeoutMs) { snap }
-        try s.start()
-        return s
+    /// A stats server on its own control loop; `stop()` stops both.
+    final class Running {
+        let control: ControlLoop
+        let server: StatsServer
+        init(timeoutMs: Int?, port: UInt16 = 0, config: StatsConfig? = nil) throws {
+            var c = StatsConfig()
+            c.enabled = true
+            c.uri = "/"
+            let snap = StatsServerTests.snap
+            control = try ControlLoop()
+            server = StatsServer(bind: [(host: "127.0.0.1", port: port)], config: config ?? c, clientTimeoutMs: timeoutMs,
+                                 control: control) { snap }
+            try server.start()
+            control.start()
+        }
+        var boundPorts: [UInt16] { server.boundPorts }
+        func stop() {
+            server.stop()
+            control.stop()
+        }
     }
+
+    func makeServer(timeoutMs: Int? = nil) throws -> Running { try Running(timeoutMs: timeoutMs) }
 
     @Test func servesOverLoopback() throws {
         let s = try makeServer()
@@ -157,8 +174,51 @@ import Testing
         let port = try #require(s.boundPorts.first)
         s.stop()
         s.stop()
-        let again = StatsServer(bind: [(host: "127.0.0.1", port: port)], config: StatsConfig(), clientTimeoutMs: nil) { Self.snap }
-        try again.start()
+        let again = try Running(timeoutMs: nil, port: port, config: StatsConfig())
         again.stop()
+    }
+}
+
+/// Requests HAProxy refuses and gproxy once accepted (issue: stats HTTP leniencies).
+@Suite struct StatsHTTPStrictnessTests {
+    func status(_ raw: String, auth: Bool = false, admin: Bool = false) -> Int? {
+        var c = StatsConfig()
+        c.enabled = true
+        c.uri = "/"
+        c.admin = admin
+        if auth { c.auth = [StatsCredential(user: "user", password: "pass")] }
+        let snap = StatsFixtures.snapshot
+        guard let bytes = StatsHTTPHandler.handle(Array(raw.utf8), config: c, admin: FakeAdmin(), snapshot: { snap }) else {
+            return nil
+        }
+        return Int(String(decoding: bytes.prefix(12), as: UTF8.self).split(separator: " ")[1])
+    }
+
+    /// Two different lengths: which one a front proxy used is unknowable (request smuggling).
+    @Test func conflictingContentLengthsAre400() {
+        let body = "s=pg1&action=maint&b=%23a"
+        #expect(status("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\nContent-Length: 3\r\n\r\n\(body)", admin: true) == 400)
+        #expect(status("POST / HTTP/1.1\r\nContent-Length: \(body.count), 3\r\n\r\n\(body)", admin: true) == 400)
+        #expect(status("GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n") == 400)
+        // The same value twice is allowed, as RFC 9112 §6.3 lets a recipient do.
+        #expect(status("POST / HTTP/1.1\r\nContent-Length: \(body.count)\r\nContent-Length: \(body.count)\r\n\r\n\(body)", admin: true) == 303)
+    }
+
+    @Test func basicCredentialsWithTrailingJunkAreRefused() {
+        let good = "dXNlcjpwYXNz"  // user:pass
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good)\r\n\r\n", auth: true) == 200)
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good) junk\r\n\r\n", auth: true) == 401)
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good)!!\r\n\r\n", auth: true) == 401)
+        // Characters past the credentials' last quantum: decoders that drop leftover bits accept them.
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good)X\r\n\r\n", auth: true) == 401)
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good)=\r\n\r\n", auth: true) == 401)
+        #expect(status("GET / HTTP/1.1\r\nAuthorization: Basic \(good)YQ\r\n\r\n", auth: true) == 401)
+    }
+
+    /// A head that ends in bare CRs will never be complete: answer now, do not wait for the timeout.
+    @Test func bareCarriageReturnsAre400() {
+        #expect(status("GET / HTTP/1.1\r\r\r\r") == 400)
+        #expect(status("GET / HTTP/1.1\rHost: x\r\n\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: x\r\r\n\r\n") == 400)
     }
 }

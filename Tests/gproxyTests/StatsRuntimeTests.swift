@@ -198,10 +198,13 @@ final class FakeAdmin: RuntimeAdmin, @unchecked Sendable {
         let path = "/tmp/gproxy-stats-test-\(getpid())-\(cepoll_monotonic_us()).sock"
         // A stale file must be replaced.
         close(open(path, O_CREAT | O_WRONLY, 0o600))
-        let server = RuntimeSocketServer(path: path, mode: 0o600, admin: FakeAdmin())
+        let control = try ControlLoop()
+        let server = RuntimeSocketServer(path: path, mode: 0o600, admin: FakeAdmin(), control: control)
         try server.start()
+        control.start()
         defer {
             server.stop()
+            control.stop()
             #expect(access(path, F_OK) != 0)
         }
         var st = stat()

@@ -69,8 +69,10 @@ enum GProxyMain {
         // their servers' state, so no server is assumed UP again.
         let inherited = InheritedListeners()
         var carriedState = ""
+        let handoverDirectory = HandoverDirectory.current()
         for pid in options.finishPids + options.terminatePids {
-            let legacy = ReloadHandover.receive(from: pid)
+            let legacy = ReloadHandover.receive(from: pid, directory: handoverDirectory)
+            if let problem = legacy.problem, !options.quiet { LogSink.write(2, "gproxy: \(problem); binding anew.\n") }
             for fd in legacy.listeners { inherited.add(fd) }
             if carriedState.isEmpty { carriedState = legacy.serverState }
         }
@@ -92,9 +94,7 @@ enum GProxyMain {
         if config.global.daemon && !options.quiet {
             LogSink.write(2, "gproxy: 'daemon' is not implemented: staying in the foreground (run under systemd).\n")
         }
-        let handover = ReloadHandover(provider: { [runtime] in (runtime.duplicateListeners(), runtime.serverStateText()) })
-        handover?.start()
-        defer { handover?.stop() }
+        runtime.startHandover(handoverDirectory)
         // The pidfile names this process before the old ones are told to go, so an old one leaving
         // (it removes the file only while the file names it) never removes ours.
         let pidFile = options.pidFile ?? config.global.pidfile

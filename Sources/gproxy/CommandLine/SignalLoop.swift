@@ -48,7 +48,7 @@ struct SignalLoop {
                 }
                 if !softStopping {
                     softStopping = true
-                    runtime.engine.softStop()
+                    runtime.softStop()
                 }
             case SIGTERM, SIGINT:
                 runtime.engine.stop()

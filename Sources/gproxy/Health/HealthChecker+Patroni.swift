@@ -14,7 +14,7 @@ import Splicer
 ///   are polled every `fast-inter`;
 ///   new connections wait in the backend queue meanwhile (never sent to a read-only node).
 extension HealthChecker {
-    /// Applies one Patroni-aware check result (caller holds `lock`); true = publish a new table.
+    /// Applies one Patroni-aware check result (checker thread); true = publish a new table.
     func patroniFinish(_ s: ServerHealth, _ r: CheckResult, now: UInt64) -> Bool {
         guard let policy = s.patroni else { return false }
         let b = s.backend

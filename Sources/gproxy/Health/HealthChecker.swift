@@ -1,4 +1,5 @@
 import Atomics
+import Dispatch
 import Logging
 import CEpoll
 import Glibc
@@ -9,13 +10,27 @@ import Splicer
 /// logs transitions in HAProxy's words, and on every change builds a new immutable routing table
 /// and publishes it to the workers with one atomic swap (`Engine.publish`).
 ///
-/// Other threads (stats, runtime socket) read and change server state only under `lock`; the
-/// workers never take it.
+/// The checker thread is the only one that touches server state. Other threads change it by
+/// `perform` (a job run on the checker thread: runtime socket, stats admin form) and read it from
+/// the `statusBoard`, an immutable snapshot published by atomic swap beside the routing table.
+/// Neither the workers nor the control thread ever wait on a lock the checker holds for long.
 final class HealthChecker: @unchecked Sendable {
     let engine: Engine
-    /// Per engine backend, per server.
+    /// Per engine backend, per server. Checker thread only (or before `start`/after `stop`).
     let servers: [[ServerHealth]]
-    let lock = PThreadLock()
+    /// What stats, session logs and reloads read.
+    let statusBoard: ServerStatusBoard
+    /// Backends whose servers changed since the last status publish.
+    private var statusDirty: [Bool]
+    private var lastStatusPublishMs: UInt64 = 0
+    /// A server's health changed (not only its last check): publish at the end of this turn.
+    private var statusUrgent = false
+    /// Check results alone are published at most this often (a state change publishes at once).
+    static let statusPublishIntervalMs: UInt64 = 200
+    /// Jobs from other threads; `inboxLock` guards `inbox` and `threadRunning` only.
+    private let inboxLock = PThreadLock()
+    private var inbox: [() -> Void] = []
+    private var threadRunning = false
     /// One swift-log logger per backend, writing to its log targets (the proxy's own, or the global
     /// ones with `log global`) and, in HAProxy's console format, to stderr.
     let loggers: [Logger]
@@ -67,6 +82,8 @@ final class HealthChecker: @unchecked Sendable {
         troubled = servers.map { _ in ManagedAtomic(false) }
         troubledServer = servers.map { _ in ManagedAtomic(0) }
         discovery = servers.map { _ in DiscoveryState() }
+        statusBoard = ServerStatusBoard(ServerStatusSnapshot(backends: servers.map { $0.map(ServerStatus.init) }))
+        statusDirty = servers.map { _ in false }
         scheduleFirstChecks(now: Clock.nowMs())
     }
 
@@ -83,18 +100,66 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     /// Publishes the table for the start-up states (before the engine's workers start).
-    func publishInitialTable() { lock.withLock { publishTable() } }
+    func publishInitialTable() {
+        publishTable()
+        publishStatus(now: Clock.nowMs(), force: true)
+    }
 
     func start() {
-        lock.withLock { publishTable() }
+        publishTable()
+        publishStatus(now: Clock.nowMs(), force: true)
+        inboxLock.withLock { threadRunning = true }
         thread = NamedThread.start(name: "gproxy-chk") { [self] in run() }
     }
 
     func stop() {
-        lock.withLock { running = false }
-        _ = cepoll_eventfd_signal(wake)
-        if let t = thread { NamedThread.join(t) }
+        guard let t = thread else { return }
+        post { [self] in running = false }
+        NamedThread.join(t)
         thread = nil
+    }
+
+    /// Runs `body` on the checker thread, between two turns, and returns its result (inline when
+    /// the thread is not running). The caller waits at most one checker turn.
+    func perform<T>(_ body: @escaping () -> T) -> T {
+        let box = PerformBox<T>()
+        let queued: Bool = inboxLock.withLock {
+            guard threadRunning else { return false }
+            inbox.append {
+                box.value = body()
+                box.done.signal()
+            }
+            return true
+        }
+        if !queued {
+            // No checker thread: nothing else touches the state; the lock orders callers.
+            return inboxLock.withLock { body() }
+        }
+        poke()
+        box.done.wait()
+        return box.value!
+    }
+
+    private func post(_ job: @escaping () -> Void) {
+        inboxLock.withLock { inbox.append(job) }
+        poke()
+    }
+
+    /// Marks a backend's servers as changed for the next status publish.
+    func touched(_ b: Int) { statusDirty[b] = true }
+
+    /// Publishes a new status snapshot with the changed backends rebuilt, if any changed and it is
+    /// due (`force`: now, after a state change or an admin command).
+    func publishStatus(now: UInt64, force: Bool) {
+        guard statusDirty.contains(true) || force else { return }
+        guard force || Clock.elapsed(lastStatusPublishMs, now) >= Self.statusPublishIntervalMs else { return }
+        let previous = statusBoard.load().backends
+        let backends = servers.indices.map { b in
+            statusDirty[b] || force ? servers[b].map(ServerStatus.init) : previous[b]
+        }
+        statusBoard.publish(ServerStatusSnapshot(backends: backends))
+        for b in statusDirty.indices { statusDirty[b] = false }
+        lastStatusPublishMs = now
     }
 
     // MARK: - Loop
@@ -103,12 +168,18 @@ final class HealthChecker: @unchecked Sendable {
         let evs = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
         let toks = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
         defer { evs.deallocate(); toks.deallocate() }
-        while lock.withLock({ running }) {
+        while running {
             let now = Clock.nowMs()
             let n = cepoll_wait(ep, evs, toks, 256, timeout(now: now))
             let after = Clock.nowMs()
             var changed = false
-            lock.withLock {
+            _ = cepoll_eventfd_drain(wake)
+            let jobs = inboxLock.withLock { () -> [() -> Void] in
+                defer { inbox.removeAll() }
+                return inbox
+            }
+            for job in jobs { job() }
+            do {
                 for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
                     let failed = troubledServer[b].exchange(0, ordering: .relaxed) - 1
                     changed = writerFailed(b, server: failed, now: after) || changed
@@ -149,26 +220,31 @@ final class HealthChecker: @unchecked Sendable {
                     discoverIfDue(b, now: after)
                 }
                 if changed { publishTable() }
+                publishStatus(now: after, force: changed || statusUrgent || !jobs.isEmpty)
+                statusUrgent = false
             }
-            _ = cepoll_eventfd_drain(wake)
         }
-        lock.withLock {
-            for s in servers.joined() { s.probe?.close(); s.probe = nil }
-            for b in discovery.indices { discovery[b].probe?.close(); discovery[b].probe = nil }
+        // Jobs posted while the loop was ending still run (their callers wait for them).
+        let late: [() -> Void] = inboxLock.withLock {
+            threadRunning = false
+            defer { inbox.removeAll() }
+            return inbox
         }
+        for job in late { job() }
+        for s in servers.joined() { s.probe?.close(); s.probe = nil }
+        for b in discovery.indices { discovery[b].probe?.close(); discovery[b].probe = nil }
         _ = cepoll_close(ep)
         _ = cepoll_close(wake)
     }
 
     private func timeout(now: UInt64) -> Int32 {
-        lock.withLock {
-            var next = timetable.earliest ?? UInt64.max
-            for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
-                next = min(next, d.probe?.nextDeadline ?? d.nextMs)
-            }
-            if next == UInt64.max { return 1000 }
-            return next <= now ? 0 : Int32(min(next - now, 1000))
+        var next = timetable.earliest ?? UInt64.max
+        for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
+            next = min(next, d.probe?.nextDeadline ?? d.nextMs)
         }
+        if statusDirty.contains(true) { next = min(next, lastStatusPublishMs + Self.statusPublishIntervalMs) }
+        if next == UInt64.max { return 1000 }
+        return next <= now ? 0 : Int32(min(next - now, 1000))
     }
 
     /// Starts a check; returns true if it finished at once and changed the state.
@@ -176,6 +252,7 @@ final class HealthChecker: @unchecked Sendable {
         guard let addr = s.checkAddress else { return false }
         var p = CheckProbe(nowMs: now, connectTimeoutMs: s.connectTimeoutMs, totalTimeoutMs: s.totalTimeoutMs)
         s.noteCheckStarted(now: now)
+        touched(s.backend)
         switch p.start(address: addr, now: now) {
         case .finished(let r):
             return finish(s, r, now: now)
@@ -202,11 +279,13 @@ final class HealthChecker: @unchecked Sendable {
     private func finish(_ s: ServerHealth, _ r: CheckResult, now: UInt64) -> Bool {
         s.probe?.close()
         s.probe = nil
+        touched(s.backend)
         let previousStatus = s.last?.status
         s.last = r
         if !r.passed && s.state.health > 0 { s.checkFailures += 1 }
-        if s.patroni != nil { return patroniFinish(s, r, now: now) }
         let before = s.state
+        defer { if s.state != before { statusUrgent = true } }
+        if s.patroni != nil { return patroniFinish(s, r, now: now) }
         let transition = s.state.record(passed: r.passed)
         // The next check is timed from the end of this one (haproxy-semantics.md §3.3).
         let inter = s.state.interval(inter: s.config.inter, fastinter: s.config.fastinter, downinter: s.config.downinter)
@@ -254,7 +333,7 @@ final class HealthChecker: @unchecked Sendable {
         return t
     }
 
-    /// Builds and publishes the routing table for the current states (caller holds `lock`).
+    /// Builds and publishes the routing table for the current states (checker thread).
     func publishTable() {
         generation += 1
         let states = servers.indices.map { routingStates(backend: $0) }
@@ -286,7 +365,7 @@ final class HealthChecker: @unchecked Sendable {
         return max(1, ms + Int.random(in: -delta...delta))
     }
 
-    /// Sets when `s` is checked next (caller holds `lock`).
+    /// Sets when `s` is checked next (checker thread).
     func schedule(_ s: ServerHealth, at time: UInt64) {
         s.nextCheckMs = time
         timetable.checkDue(s)
@@ -301,5 +380,62 @@ final class HealthChecker: @unchecked Sendable {
         guard b < troubled.count, policies[b] != nil else { return }
         troubledServer[b].store(server + 1, ordering: .relaxed)
         if troubled[b].exchange(true, ordering: .relaxed) == false { poke() }
+    }
+}
+
+/// A `perform` result crossing from the checker thread to the waiting caller (the semaphore orders
+/// the two accesses).
+private final class PerformBox<T>: @unchecked Sendable {
+    var value: T?
+    let done = DispatchSemaphore(value: 0)
+}
+
+extension HealthChecker {
+    /// `set server B/S state ready|drain|maint` (and enable/disable): HAProxy's transitions and
+    /// log lines. Checker thread.
+    func setAdmin(_ s: ServerHealth, _ state: ServerAdminState, now: UInt64, logger: Logger) {
+        let old = s.state.admin
+        guard old != state else { return }
+        let wasUsable = s.state.usable
+        let name = "\(s.backendName)/\(s.name)"
+        let prefix = s.isBackup ? "Backup Server" : "Server"
+        s.state.admin = state
+        switch state {
+        case .maint:
+            if wasUsable {
+                s.noteTransition(now: now, up: false)
+                // Entering maintenance counts as going DOWN for shutdown-sessions (HAProxy §7).
+                if s.config.shutdownSessionsOnDown { s.cutSessions(reason: "D") }
+                let sessions = engine.backends[s.backend].serverSessions[s.server].value
+                logger.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(leftText(s.backend, "left"))"
+                    + " \(sessions) sessions active, 0 requeued, 0 remaining in queue.")
+            } else {
+                logger.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
+            }
+        case .ready, .drain:
+            if old == .maint {
+                // Leaving maintenance: UP at once with health = rise, checked right away (HAProxy §3.2).
+                s.state.force(running: true, health: s.state.rise)
+                s.noteTransition(now: now, up: true)
+                schedule(s, at: now)
+                logger.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
+            }
+            if state == .drain {
+                logger.event(.notice, "\(prefix) \(name) enters drain state.")
+            } else if old == .drain {
+                logger.event(.notice, "\(prefix) \(name) is UP (leaving forced drain).")
+            }
+        }
+        publishTable()
+    }
+
+    /// `clear counters all`: the check failure and DOWN transition counts start again. Checker thread.
+    func clearServerCounters() {
+        for list in servers {
+            for h in list {
+                h.checkFailures = 0
+                h.downTransitions = 0
+            }
+        }
     }
 }

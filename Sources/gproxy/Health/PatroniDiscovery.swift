@@ -43,7 +43,7 @@ struct DiscoveryState {
 }
 
 extension HealthChecker {
-    /// Starts a `/cluster` request when one is due (caller holds `lock`).
+    /// Starts a `/cluster` request when one is due (checker thread).
     func discoverIfDue(_ b: Int, now: UInt64) {
         guard let policy = policies[b], policy.discover, discovery[b].probe == nil, now >= discovery[b].nextMs else { return }
         let known = servers[b].filter { $0.present && $0.checkAddress != nil }

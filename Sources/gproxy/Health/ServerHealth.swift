@@ -1,8 +1,8 @@
 import Splicer
 
 /// Everything the checker knows about one `server` line: its check settings, its state machine,
-/// its last result, and the figures the stats page shows. Owned by the checker; other threads read
-/// it only under the checker's lock.
+/// its last result, and the figures the stats page shows. Only the checker thread touches it; other
+/// threads read the `ServerStatus` copies the checker publishes.
 final class ServerHealth {
     let backend: Int
     let server: Int

@@ -15,8 +15,11 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     let log: EventLog
     /// The process-wide logger (global log targets + stderr).
     let logger: Logger
+    /// The control side's thread: stats listeners, runtime sockets, the reload hand-over.
+    let control: ControlLoop
     private(set) var statsServers: [StatsServer] = []
     private(set) var runtimeSockets: [RuntimeSocketServer] = []
+    private var handover: HandoverEndpoint?
 
     /// `inherited`: listening sockets handed over by the process this one replaces (reload).
     /// `carriedServerState`: the old process's `show servers state` text (reload hand-over).
@@ -31,6 +34,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         log = EventLog(sink: LogSink(targets: config.global.logTargets), quiet: quiet)
         logger = log.logger()
         engine = try Engine(spec: plan.spec, inherited: inherited)
+        control = try ControlLoop()
         let now = Clock.nowMs()
         let plan = self.plan
         var servers: [[ServerHealth]] = []
@@ -72,8 +76,9 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         engine.serverTroubleHandler = { backend, server in checkerRef.noteServerTrouble(backend: backend, server: server) }
         collector = StatsCollector(config: config, plan: plan, engine: engine, checker: checker)
         let frontendSinks = plan.frontendProxies.map { LogSink(targets: builder.logTargets(of: config.proxies[$0])) }
-        let names = SessionLogFormatter(config: config, plan: plan) { [checkerRef] b, s in
-            checkerRef.lock.withLock { checkerRef.servers[b][s].name }
+        // Discovered members' names come from the published status: no lock, no checker state.
+        let names = SessionLogFormatter(config: config, plan: plan) { [board = checker.statusBoard] b, s in
+            board.load().backends[b][s].name
         }
         engine.sessionLogger = { record in
             frontendSinks[record.frontend].emit(.info, names.format(record))
@@ -83,10 +88,10 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             let p = config.proxies[pi]
             statsServers.append(StatsServer(bind: p.binds.map { ($0.host, $0.port) }, config: p.stats,
                                             clientTimeoutMs: p.timeouts.client, inherited: inherited,
-                                            snapshot: snapshot))
+                                            control: control, snapshot: snapshot))
         }
         for sock in config.global.statsSockets {
-            runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self))
+            runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self, control: control))
         }
         inherited.closeRest()
     }
@@ -150,6 +155,32 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             try s.start()
         }
         for r in runtimeSockets { try r.start() }
+        control.start()
+    }
+
+    /// Serves the reload hand-over from `directory` (nil: report why it cannot be served).
+    func startHandover(_ directory: HandoverDirectory) {
+        guard let dir = directory.path else {
+            logger.event(.warning, directory.problem ?? "reload hand-over disabled.")
+            return
+        }
+        do {
+            handover = try HandoverEndpoint(directory: dir, control: control) { [unowned self] in
+                (duplicateListeners(), serverStateText())
+            }
+        } catch {
+            logger.event(.warning, "reload hand-over disabled: \(error).")
+        }
+    }
+
+    /// SIGUSR1: no new work of any kind. The frontends stop accepting (sessions finish), and the
+    /// stats listeners, runtime sockets and hand-over endpoint close, so every new request reaches
+    /// the process that replaced this one.
+    func softStop() {
+        engine.softStop()
+        handover?.close()
+        for s in statsServers { s.stop() }
+        for r in runtimeSockets { r.stop() }
     }
 
     /// Ports the frontends and stats listeners actually bound (tests bind port 0).
@@ -163,84 +194,57 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
     }
 
     func stopAuxiliaries() {
-        checker.stop()
-        for s in statsServers {
-            s.stop()
-            s.admin = nil
-        }
+        handover?.close()
+        for s in statsServers { s.stop() }
         for r in runtimeSockets { r.stop() }
+        control.stop()
+        for s in statsServers { s.admin = nil }
+        checker.stop()
     }
 
-    // MARK: - RuntimeAdmin
+    // MARK: - RuntimeAdmin (each change is a job on the checker thread, the only writer)
 
     func snapshot() -> StatsSnapshot { collector.snapshot() }
 
     func clearCounters(all: Bool) { collector.clearCounters(all: all) }
 
-    private func find(_ backend: String, _ server: String) -> ServerHealth? {
-        guard let b = plan.backendProxies.firstIndex(where: { config.proxies[$0].name == backend }) else { return nil }
-        return checker.lock.withLock { checker.servers[b].first { $0.present && $0.name == server } }
+    private func backendIndex(_ backend: String) -> Int? {
+        plan.backendProxies.firstIndex { config.proxies[$0].name == backend }
+    }
+
+    /// Runs `body` on the checker thread with the named server, or answers "No such server.".
+    private func withServer(_ backend: String, _ server: String,
+                            _ body: @escaping (HealthChecker, ServerHealth) -> String?) -> String? {
+        guard let b = backendIndex(backend) else { return "No such server." }
+        let checker = self.checker
+        return checker.perform {
+            guard let s = checker.servers[b].first(where: { $0.present && $0.name == server }) else { return "No such server." }
+            return body(checker, s)
+        }
     }
 
     func setServerAdmin(backend: String, server: String, state: ServerAdminState) -> String? {
-        guard let s = find(backend, server) else { return "No such server." }
-        let now = Clock.nowMs()
-        checker.lock.withLock {
-            let old = s.state.admin
-            guard old != state else { return }
-            let wasUsable = s.state.usable
-            let name = "\(s.backendName)/\(s.name)"
-            let prefix = s.isBackup ? "Backup Server" : "Server"
-            s.state.admin = state
-            switch state {
-            case .maint:
-                if wasUsable {
-                    s.noteTransition(now: now, up: false)
-                    // Entering maintenance counts as going DOWN for shutdown-sessions (HAProxy §7).
-                    if s.config.shutdownSessionsOnDown { s.cutSessions(reason: "D") }
-                    let sessions = engine.backends[s.backend].serverSessions[s.server].value
-                    logger.event(.alert, "\(prefix) \(name) is going DOWN for maintenance. \(checker.leftText(s.backend, "left"))"
-                        + " \(sessions) sessions active, 0 requeued, 0 remaining in queue.")
-                } else {
-                    logger.event(.notice, "\(prefix) \(name) was DOWN and now enters maintenance.")
-                }
-            case .ready, .drain:
-                if old == .maint {
-                    // Leaving maintenance: UP at once with health = rise, checked right away (HAProxy §3.2).
-                    s.state.force(running: true, health: s.state.rise)
-                    s.noteTransition(now: now, up: true)
-                    checker.schedule(s, at: now)
-                    logger.event(.notice, "\(prefix) \(name) is UP/READY (leaving forced maintenance).")
-                }
-                if state == .drain {
-                    logger.event(.notice, "\(prefix) \(name) enters drain state.")
-                } else if old == .drain {
-                    logger.event(.notice, "\(prefix) \(name) is UP (leaving forced drain).")
-                }
-            }
-            checker.publishTable()
+        let logger = self.logger
+        return withServer(backend, server) { checker, s in
+            checker.setAdmin(s, state, now: Clock.nowMs(), logger: logger)
+            return nil
         }
-        checker.poke()
-        return nil
     }
 
     func setServerWeight(backend: String, server: String, weight: Int) -> String? {
-        guard let s = find(backend, server) else { return "No such server." }
         guard (0...256).contains(weight) else { return "Weight must be between 0 and 256." }
-        checker.lock.withLock {
+        return withServer(backend, server) { checker, s in
             s.userWeight = weight
             checker.publishTable()
+            return nil
         }
-        return nil
     }
 
     func shutdownSessions(backend: String, server: String) -> String? {
-        guard let s = find(backend, server) else { return "No such server." }
-        checker.lock.withLock {
+        withServer(backend, server) { checker, s in
             s.cutSessions(reason: "K")
             checker.publishTable()
+            return nil
         }
-        return nil
     }
-
 }

@@ -3,8 +3,8 @@ import Glibc
 import Splicer
 
 /// Builds `StatsSnapshot`s from the running system: the engine's per-worker counters (summed with
-/// relaxed loads: no lock a worker takes) and the checker's server states (under the checker's
-/// lock, which workers never touch).
+/// relaxed loads: no lock a worker takes) and the server status the checker publishes (an
+/// immutable snapshot: no lock at all).
 final class StatsCollector: @unchecked Sendable {
     private let config: GProxyConfig
     private let plan: EngineBuilder.Plan
@@ -81,14 +81,8 @@ final class StatsCollector: @unchecked Sendable {
             if all { baseline = (0..<engine.layout.total).map { engine.total($0) } }
         }
         guard all else { return }
-        checker.lock.withLock {
-            for list in checker.servers {
-                for h in list {
-                    h.checkFailures = 0
-                    h.downTransitions = 0
-                }
-            }
-        }
+        let checker = self.checker
+        checker.perform { checker.clearServerCounters() }
     }
 
     private func fill(_ c: inout RowCounters, key: String, base: (CounterField) -> Int, now: UInt64) {
@@ -113,8 +107,8 @@ final class StatsCollector: @unchecked Sendable {
     private func serverRows(_ b: Int, now: UInt64) -> [ServerStats] {
         let shared = engine.backends[b]
         let addresses = engine.publisher.load().backends[b].addresses
-        return checker.lock.withLock {
-            checker.servers[b].enumerated().filter { $0.element.present }.map { s, h in
+        let status = checker.statusBoard.load().backends[b]
+        return status.enumerated().filter { $0.element.present }.map { s, h in
                 var c = RowCounters()
                 c.scur = shared.serverSessions[s].value
                 c.smax = shared.serverSessions[s].max
@@ -146,7 +140,6 @@ final class StatsCollector: @unchecked Sendable {
                 st.configDisabled = h.config.disabled
                 st.checkPort = h.checkAddress.map { Int($0.port) }
                 return st
-            }
         }
     }
 

@@ -2,160 +2,290 @@ import CEpoll
 import Glibc
 import Splicer
 
-/// The runtime API on a UNIX socket (`stats socket PATH [mode 600]`). An admin path with few
-/// clients, so it is kept simple: one accept thread (`gproxy-cli`) and one short-lived thread per
-/// connection, blocking I/O with an idle timeout. One command line per connection, then close,
-/// unless the client turned on `prompt` mode.
+/// The runtime API on a UNIX socket (`stats socket PATH [mode 600]`), on the control loop.
+///
+/// - Every line a client sends is run, each `;`-separated command in turn (HAProxy's
+///   non-interactive mode): the connection closes once no complete line is left, unless the client
+///   turned `prompt` mode on.
+/// - Replies stream: the next command runs only when what the client has not read yet is below
+///   `highWaterBytes`, and no input is read meanwhile, so a client asking for gigabytes holds at
+///   most one command's reply and one line of input in memory.
+/// - The socket file is removed on exit only while it is still ours: after a reload it belongs to
+///   the successor, which bound the same path.
 final class RuntimeSocketServer: @unchecked Sendable {
     /// Idle time after which a client is disconnected (HAProxy's `stats timeout` default, 10 s).
     static let defaultIdleTimeoutMs = 10_000
     /// Longest accepted command line; a longer one closes the connection.
     static let maxLineBytes = 64 * 1024
     static let maxClients = 64
+    /// Unsent reply bytes above which no further command runs until the client reads.
+    static let highWaterBytes = 64 * 1024
+    static let acceptRetryMs = 100
 
     let path: String
     private let mode: UInt32?
-    private let cli: RuntimeCLI
-    private let idleTimeoutMs: Int
-    private let lock = PThreadLock()
-    // Guarded by `lock`.
+    let cli: RuntimeCLI
+    let idleTimeoutMs: Int
+    let control: ControlLoop
+    var loop: EventLoop { control.loop }
+    // Loop thread only.
     private var listenFD: Int32 = -1
-    private var acceptThread: pthread_t?
-    private var clients: Set<Int32> = []
+    private var token: LoopToken?
+    private var retry: UInt64?
+    /// The socket file we bound, to remove it only while it is still ours.
+    private var boundFile: (dev: UInt64, ino: UInt64)?
+    var clients = 0
+    /// Soft stop: clients finish the line they sent, then are closed.
+    private(set) var stopping = false
+    var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
 
-    init(path: String, mode: UInt32? = nil, level: String = "admin", admin: any RuntimeAdmin,
+    init(path: String, mode: UInt32? = nil, level: String = "admin", admin: any RuntimeAdmin, control: ControlLoop,
          idleTimeoutMs: Int = RuntimeSocketServer.defaultIdleTimeoutMs) {
         self.path = path
         self.mode = mode
         self.cli = RuntimeCLI(admin: admin, level: level)
         self.idleTimeoutMs = max(1, idleTimeoutMs)
+        self.control = control
     }
 
-    convenience init(config: StatsSocketConfig, admin: any RuntimeAdmin) {
-        self.init(path: config.path, mode: config.mode, level: config.level, admin: admin)
+    convenience init(config: StatsSocketConfig, admin: any RuntimeAdmin, control: ControlLoop) {
+        self.init(path: config.path, mode: config.mode, level: config.level, admin: admin, control: control)
     }
 
     /// Unlinks a stale socket file, binds, applies the mode and starts accepting.
     func start() throws {
-        try lock.withLock {
-            guard acceptThread == nil else { return }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            let capacity = MemoryLayout.size(ofValue: addr.sun_path)
-            guard !bytes.isEmpty, bytes.count < capacity else {
-                throw SystemCallError("stats socket path '\(path)'", code: ENAMETOOLONG)
+        try control.sync { [self] in
+            guard listenFD < 0 else { return }
+            let fd = try SystemCallError.named("bind/listen \(path)") { () throws(Errno) in
+                try UnixSocketFile.listen(path: path, mode: mode, backlog: 16)
             }
-            withUnsafeMutableBytes(of: &addr.sun_path) { buf in
-                for (i, b) in bytes.enumerated() { buf[i] = b }
-            }
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            if fd < 0 { throw SystemCallError("socket", code: errno) }
-            // A socket file left by a crashed process would make bind fail with EADDRINUSE.
-            unlink(path)
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if rc != 0 || listen(fd, 16) != 0 {
-                let e = errno
-                close(fd)
-                throw SystemCallError("bind/listen \(path)", code: e)
-            }
-            if let mode, chmod(path, mode_t(mode)) != 0 {
-                let e = errno
-                close(fd)
-                unlink(path)
-                throw SystemCallError("chmod \(path)", code: e)
-            }
+            var st = stat()
+            if stat(path, &st) == 0 { boundFile = (UInt64(st.st_dev), UInt64(st.st_ino)) }
             listenFD = fd
-            acceptThread = NamedThread.start(name: "gproxy-cli") { [self] in acceptLoop(fd) }
+            do throws(Errno) {
+                token = try loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Listener(server: self))
+            } catch {
+                closeListener()
+                throw SystemCallError("epoll_ctl \(path)", error)
+            }
+            acceptAll()
         }
     }
 
-    /// Stops accepting, disconnects clients, joins the accept thread and removes the socket file.
+    /// Stops accepting (soft stop or exit); clients finish their current line. Removes the socket
+    /// file if it is still the one this process bound.
     func stop() {
-        let t: pthread_t? = lock.withLock {
-            let t = acceptThread
-            acceptThread = nil
-            if listenFD >= 0 { shutdown(listenFD, Int32(SHUT_RDWR)) }
-            for c in clients { shutdown(c, Int32(SHUT_RDWR)) }
-            return t
-        }
-        if let t { NamedThread.join(t) }
-        lock.withLock {
-            if listenFD >= 0 {
-                close(listenFD)
-                unlink(path)
-                listenFD = -1
-            }
+        control.sync { [self] in
+            stopping = true
+            closeListener()
         }
     }
 
-    deinit { stop() }
+    private func closeListener() {
+        if let retry { loop.cancel(timer: retry) }
+        retry = nil
+        if let token { loop.deregister(listenFD, token) }
+        token = nil
+        if listenFD >= 0 { _ = cepoll_close(listenFD) }
+        listenFD = -1
+        if let file = boundFile {
+            var st = stat()
+            if stat(path, &st) == 0, UInt64(st.st_dev) == file.dev, UInt64(st.st_ino) == file.ino { unlink(path) }
+        }
+        boundFile = nil
+    }
 
-    // MARK: - Threads
-
-    private func acceptLoop(_ fd: Int32) {
-        while true {
-            let c = accept(fd, nil, nil)
+    fileprivate func acceptAll() {
+        while listenFD >= 0 {
+            let c = cepoll_accept4(listenFD, nil, nil)
+            if c == -EINTR || c == -ECONNABORTED { continue }
             if c < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                if errno == EMFILE || errno == ENFILE { usleep(10_000); continue }
-                return  // shut down
-            }
-            let admitted = lock.withLock { () -> Bool in
-                guard acceptThread != nil, clients.count < Self.maxClients else { return false }
-                clients.insert(c)
-                return true
-            }
-            guard admitted else { close(c); continue }
-            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-            var tv = timeval(tv_sec: idleTimeoutMs / 1000, tv_usec: (idleTimeoutMs % 1000) * 1000)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            NamedThread.detached(name: "gproxy-cli-conn") { [self] in serve(c) }
-        }
-    }
-
-    /// Reads lines and answers them until the session ends, EOF, an error or the idle timeout.
-    private func serve(_ fd: Int32) {
-        defer {
-            lock.withLock { _ = clients.remove(fd) }
-            close(fd)
-        }
-        var session = RuntimeCLI.Session()
-        var pending: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !session.finished {
-            if let nl = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[..<nl], as: UTF8.self)
-                pending.removeSubrange(...nl)
-                guard writeAll(fd, cli.execute(line: line, session: &session)) else { return }
-                continue
-            }
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0, errno == EINTR { continue }
-            if n <= 0 {
-                // EOF: a last command without a newline is still run, as HAProxy does.
-                if n == 0, !pending.isEmpty {
-                    _ = writeAll(fd, cli.execute(line: String(decoding: pending, as: UTF8.self), session: &session))
+                if c != -EAGAIN && retry == nil {
+                    retry = loop.schedule(afterMs: Self.acceptRetryMs) { [self] in
+                        retry = nil
+                        acceptAll()
+                    }
                 }
                 return
             }
-            pending += chunk[0..<n]
-            if pending.count > Self.maxLineBytes { return }
+            guard clients < Self.maxClients else {
+                _ = cepoll_close(c)
+                continue
+            }
+            RuntimeConnection.start(fd: c, server: self)
         }
     }
 
-    private func writeAll(_ fd: Int32, _ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        var off = 0
-        while off < bytes.count {
-            let w = bytes.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + off, UInt(bytes.count - off)) }
-            if w == Int(-EINTR) { continue }
-            if w <= 0 { return false }
-            off += w
+    private final class Listener: EventHandler {
+        unowned let server: RuntimeSocketServer
+        init(server: RuntimeSocketServer) { self.server = server }
+        func handle(events: UInt32) { server.acceptAll() }
+    }
+}
+
+/// One runtime API client: lines in, replies out, one command at a time.
+private final class RuntimeConnection: EventHandler {
+    private let fd: Int32
+    private unowned let server: RuntimeSocketServer
+    private var token: LoopToken?
+    private var session = RuntimeCLI.Session()
+    private var input: [UInt8] = []
+    private var inputEnded = false
+    /// Commands of the line being run, next first.
+    private var commands: ArraySlice<RuntimeCommand> = []
+    private var output: [UInt8] = []
+    private var sent = 0
+    private var idleTimer: UInt64?
+    /// Non-interactive mode: a line has run, so the connection closes once no complete line is left.
+    private var ranALine = false
+
+    private init(fd: Int32, server: RuntimeSocketServer) {
+        self.fd = fd
+        self.server = server
+    }
+
+    static func start(fd: Int32, server: RuntimeSocketServer) {
+        let c = RuntimeConnection(fd: fd, server: server)
+        let ev = CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET
+        guard let token = try? server.loop.register(fd, events: ev, c) else {
+            _ = cepoll_close(fd)
+            return
+        }
+        c.token = token
+        server.clients += 1
+        c.touch()
+        c.pump()
+    }
+
+    func handle(events: UInt32) { pump() }
+
+    /// Moves everything forward as far as the socket allows: flush, run, read, repeat.
+    private func pump() {
+        while token != nil {
+            guard flush() else { return }
+            if output.count - sent >= RuntimeSocketServer.highWaterBytes { return }  // wait for EPOLLOUT
+            if let cmd = commands.popFirst() {
+                output += Array(server.cli.run(cmd, session: &session).utf8)
+                if session.finished { commands = [] }
+                if commands.isEmpty { lineDone() }
+                continue
+            }
+            if session.finished || (server.stopping && ranALine) {
+                if sent == output.count { close() }
+                return
+            }
+            if takeLine() { continue }
+            if !session.interactive && ranALine {
+                if sent == output.count { close() }
+                return
+            }
+            if inputEnded {
+                // A last command without a newline is still run, as HAProxy does.
+                if !input.isEmpty {
+                    startLine(input[...])
+                    input = []
+                    continue
+                }
+                if sent == output.count { close() }
+                return
+            }
+            guard readInput() else { return }
+        }
+    }
+
+    /// Writes pending output; false when the connection was closed.
+    private func flush() -> Bool {
+        while sent < output.count {
+            let w = output.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + sent, UInt(output.count - sent)) }
+            if w > 0 {
+                sent += Int(w)
+                touch()
+            } else if w == Int(-EINTR) {
+                continue
+            } else if w == Int(-EAGAIN) {
+                break
+            } else {
+                close()
+                return false
+            }
+        }
+        if sent == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= RuntimeSocketServer.highWaterBytes * 2)
+            sent = 0
+        } else if sent > RuntimeSocketServer.highWaterBytes {
+            output.removeFirst(sent)
+            sent = 0
         }
         return true
+    }
+
+    /// Starts the next complete line of input, if any.
+    private func takeLine() -> Bool {
+        guard let nl = input.firstIndex(of: 0x0A) else { return false }
+        let line = input[..<nl]
+        startLine(line)
+        input.removeFirst(nl + 1)
+        return true
+    }
+
+    private func startLine(_ line: ArraySlice<UInt8>) {
+        commands = RuntimeCommand.parseLine(String(decoding: line, as: UTF8.self))[...]
+        if commands.isEmpty { lineDone() }
+    }
+
+    /// The line's last command ran: the prompt in interactive mode, else the line counts as served.
+    private func lineDone() {
+        if session.finished { return }
+        if session.interactive {
+            output += Array("> ".utf8)
+        } else {
+            ranALine = true
+        }
+    }
+
+    /// Reads what is available; false when the caller should wait for the next event.
+    private func readInput() -> Bool {
+        let r = server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }
+        switch r {
+        case 1...:
+            input.append(contentsOf: server.readBuffer[0..<Int(r)])
+            touch()
+            if input.count > RuntimeSocketServer.maxLineBytes && !input.contains(0x0A) {
+                close()
+                return false
+            }
+            return true
+        case 0:
+            inputEnded = true
+            return true
+        case Int(-EINTR):
+            return true
+        case Int(-EAGAIN):
+            return false
+        default:
+            close()
+            return false
+        }
+    }
+
+    /// (Re)arms the idle timeout.
+    private func touch() {
+        if let idleTimer { server.loop.cancel(timer: idleTimer) }
+        idleTimer = server.loop.schedule(afterMs: server.idleTimeoutMs) { [weak self] in
+            self?.idleTimer = nil
+            self?.close()
+        }
+    }
+
+    private func close() {
+        guard let token else { return }
+        if let idleTimer { server.loop.cancel(timer: idleTimer) }
+        idleTimer = nil
+        server.loop.deregister(fd, token)
+        self.token = nil
+        server.clients -= 1
+        // Unread input would turn the close into a reset that destroys unread replies.
+        _ = cepoll_shutdown(fd, Int32(SHUT_WR))
+        _ = cepoll_close(fd)
     }
 }
