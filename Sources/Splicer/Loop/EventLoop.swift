@@ -7,6 +7,14 @@ public protocol EventHandler: AnyObject {
     func handle(events: UInt32)
 }
 
+/// The owner of a loop that works in turns (the health checker): it names its own next deadline
+/// and acts once per turn, after the turn's events, timers and posted jobs.
+public protocol LoopTurnHandler: AnyObject {
+    /// Milliseconds until the owner's next deadline; -1 for none.
+    func nextTimeoutMs(now: UInt64) -> Int32
+    func turnEnded(now: UInt64)
+}
+
 /// A registration: the slot and the generation it had, so an event queued for a descriptor that
 /// was closed (and whose slot was reused) in the same turn is recognised as stale and dropped.
 public struct LoopToken: Equatable, Sendable {
@@ -32,6 +40,8 @@ public struct LoopToken: Equatable, Sendable {
     private var running = false
     private var stopRequested = false
     private static let wakeToken = UInt64.max
+    /// Set before `run` (loop thread only).
+    public weak var turnHandler: (any LoopTurnHandler)?
 
     public init() throws(Errno) {
         epfd = try Errno.check(cepoll_create())
@@ -121,7 +131,10 @@ public struct LoopToken: Equatable, Sendable {
         var tokens = [UInt64](repeating: 0, count: capacity)
         running = true
         while running {
-            let n = unsafe cepoll_wait(epfd, &events, &tokens, Int32(capacity), timers.timeout(now: Clock.nowMs()))
+            let before = Clock.nowMs()
+            var timeout = timers.timeout(now: before)
+            if let t = turnHandler?.nextTimeoutMs(now: before), t >= 0 { timeout = timeout < 0 ? t : min(timeout, t) }
+            let n = unsafe cepoll_wait(epfd, &events, &tokens, Int32(capacity), timeout)
             for i in 0..<max(0, Int(n)) {
                 if tokens[i] == Self.wakeToken {
                     wake.drain()
@@ -137,10 +150,14 @@ public struct LoopToken: Equatable, Sendable {
             // One at a time: a job may schedule or cancel timers.
             let now = Clock.nowMs()
             while let job = timers.popExpired(now: now) { job() }
+            turnHandler?.turnEnded(now: Clock.nowMs())
             if inboxLock.withLock({ stopRequested }) { running = false }
         }
         runInbox()
     }
+
+    /// Runs what was posted and not yet run (after `run` returned, on the thread that ran it).
+    public func runPosted() { runInbox() }
 
     private func runInbox() {
         inboxLock.withLock { swap(&inbox, &drained) }
@@ -149,9 +166,15 @@ public struct LoopToken: Equatable, Sendable {
     }
 }
 
-/// One-shot timers ordered by deadline (a binary min-heap); cancelled ones are skipped when due.
+/// One-shot timers ordered by deadline; cancelled ones are skipped when they come due.
 struct TimerHeap {
-    private var heap: [(deadline: UInt64, id: UInt64)] = []
+    private struct Entry: Comparable {
+        var deadline: UInt64
+        var id: UInt64
+        static func < (a: Entry, b: Entry) -> Bool { a.deadline < b.deadline }
+    }
+
+    private var heap = MinHeap<Entry>()
     private var jobs: [UInt64: () -> Void] = [:]
     private var nextId: UInt64 = 1
 
@@ -159,49 +182,24 @@ struct TimerHeap {
         let id = nextId
         nextId += 1
         jobs[id] = job
-        heap.append((deadline, id))
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].deadline < heap[parent].deadline else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
+        heap.push(Entry(deadline: deadline, id: id))
         return id
     }
 
     mutating func cancel(_ id: UInt64) { jobs[id] = nil }
 
-    var isEmpty: Bool { jobs.isEmpty }
-
     /// Milliseconds until the earliest live deadline, -1 for none.
     mutating func timeout(now: UInt64) -> Int32 {
-        while let top = heap.first, jobs[top.id] == nil { popTop() }
-        guard let top = heap.first else { return -1 }
+        while let top = heap.top, jobs[top.id] == nil { _ = heap.popIf { _ in true } }
+        guard let top = heap.top else { return -1 }
         return top.deadline <= now ? 0 : Int32(min(top.deadline - now, 60_000))
     }
 
     /// The next due job (removed), skipping cancelled ones; nil when none is due.
     mutating func popExpired(now: UInt64) -> (() -> Void)? {
-        while let top = heap.first, top.deadline <= now {
-            popTop()
+        while let top = heap.popIf({ $0.deadline <= now }) {
             if let job = jobs.removeValue(forKey: top.id) { return job }
         }
         return nil
-    }
-
-    private mutating func popTop() {
-        heap.swapAt(0, heap.count - 1)
-        heap.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < heap.count && heap[l].deadline < heap[m].deadline { m = l }
-            if r < heap.count && heap[r].deadline < heap[m].deadline { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
-        }
     }
 }

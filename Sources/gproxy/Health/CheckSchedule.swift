@@ -1,3 +1,5 @@
+import Splicer
+
 /// When each server's next check is due, and when each running check times out: two binary
 /// min-heaps, so the checker's loop costs O(log n) per check instead of a scan of every server
 /// (1,000 servers checked every second: see perf/RESULTS.md).
@@ -37,44 +39,5 @@ struct CheckSchedule {
         case let (nil, b?): return b
         default: return nil
         }
-    }
-}
-
-/// A binary min-heap.
-struct MinHeap<Element: Comparable> {
-    private var items: [Element] = []
-
-    var top: Element? { items.first }
-    var count: Int { items.count }
-
-    mutating func push(_ e: Element) {
-        items.append(e)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i] < items[parent] else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    /// Pops the top if `condition` holds for it.
-    mutating func popIf(_ condition: (Element) -> Bool) -> Element? {
-        guard let first = items.first, condition(first) else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && items[l] < items[m] { m = l }
-                if r < items.count && items[r] < items[m] { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
     }
 }

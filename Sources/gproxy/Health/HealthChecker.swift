@@ -5,7 +5,7 @@ import CEpoll
 import Glibc
 import Splicer
 
-/// The health checker: one thread (`gproxy-chk`) with its own epoll loop, however many servers
+/// The health checker: one thread (`gproxy-chk`) running an `EventLoop`, however many servers
 /// there are. It runs HAProxy's check schedule and state machine for every `server ... check`,
 /// logs transitions in HAProxy's words, and on every change builds a new immutable routing table
 /// and publishes it to the workers with one atomic swap (`Engine.publish`).
@@ -27,19 +27,24 @@ final class HealthChecker: @unchecked Sendable {
     private var statusUrgent = false
     /// Check results alone are published at most this often (a state change publishes at once).
     static let statusPublishIntervalMs: UInt64 = 200
-    /// Jobs from other threads; `inboxLock` guards `inbox` and `threadRunning` only.
-    private let inboxLock = PThreadLock()
-    private var inbox: [() -> Void] = []
+    /// Whether the checker thread runs (jobs are then posted to its loop); guarded by `runLock`,
+    /// which also orders `perform` callers while no thread runs.
+    private let runLock = PThreadLock()
     private var threadRunning = false
+    /// A job from another thread ran this turn: publish the status at once.
+    private var jobRan = false
+    /// A routing-relevant change happened this turn: publish a new table at its end.
+    private var tableDirty = false
     /// One swift-log logger per backend, writing to its log targets (the proxy's own, or the global
     /// ones with `log global`) and, in HAProxy's console format, to stderr.
     let loggers: [Logger]
     /// `listen` sections are called "proxy" in HAProxy's messages, `backend` sections "backend".
     private let backendWords: [String]
     private let logHealthChecks: [Bool]
-    private let ep: Int32
-    private let wake: Int32
-    private var running = true
+    let loop: EventLoop
+    /// Workers signal this (no lock) when they see a server in trouble.
+    private let wake: EventFD
+    private var wakeToken: LoopToken?
     private var thread: pthread_t?
     private var generation: UInt64 = 0
     /// Backends that had a usable server in the last published table (for "has no server available!").
@@ -71,10 +76,8 @@ final class HealthChecker: @unchecked Sendable {
         loggers = sinks.map { log.logger(sink: $0) }
         self.backendWords = backendWords
         self.logHealthChecks = logHealthChecks
-        ep = cepoll_create()
-        wake = cepoll_eventfd()
-        guard ep >= 0, wake >= 0 else { throw Errno(EMFILE) }
-        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, wake, CEPOLL_EPOLLIN, UInt64.max)
+        loop = try EventLoop()
+        wake = try EventFD()
         hadServer = servers.map { list in list.contains { $0.state.usable } }
         policies = servers.map { $0.first?.patroni }
         writer = servers.map { _ in nil }
@@ -84,7 +87,10 @@ final class HealthChecker: @unchecked Sendable {
         discovery = servers.map { _ in DiscoveryState() }
         statusBoard = ServerStatusBoard(ServerStatusSnapshot(backends: servers.map { $0.map(ServerStatus.init) }))
         statusDirty = servers.map { _ in false }
+        for s in servers.joined() { s.owner = self }
         scheduleFirstChecks(now: Clock.nowMs())
+        loop.turnHandler = self
+        wakeToken = try loop.register(wake.fd, events: CEPOLL_EPOLLIN, WakeHandler(wake: wake))
     }
 
     /// HAProxy spreads first checks: the i-th of n checks starts at now + mininter * i / n.
@@ -108,13 +114,20 @@ final class HealthChecker: @unchecked Sendable {
     func start() {
         publishTable()
         publishStatus(now: Clock.nowMs(), force: true)
-        inboxLock.withLock { threadRunning = true }
-        thread = NamedThread.start(name: "gproxy-chk") { [self] in run() }
+        runLock.withLock { threadRunning = true }
+        thread = NamedThread.start(name: "gproxy-chk") { [self] in
+            loop.run()
+            runLock.withLock { threadRunning = false }
+            // Jobs posted just before the flag fell: their callers are waiting.
+            loop.runPosted()
+            for s in servers.joined() { closeProbe(s) }
+            for b in discovery.indices { closeDiscoveryProbe(b) }
+        }
     }
 
     func stop() {
         guard let t = thread else { return }
-        post { [self] in running = false }
+        loop.stop()
         NamedThread.join(t)
         thread = nil
     }
@@ -123,26 +136,23 @@ final class HealthChecker: @unchecked Sendable {
     /// the thread is not running). The caller waits at most one checker turn.
     func perform<T>(_ body: @escaping () -> T) -> T {
         let box = PerformBox<T>()
-        let queued: Bool = inboxLock.withLock {
+        let job = UncheckedJob(body)
+        let queued: Bool = runLock.withLock {
             guard threadRunning else { return false }
-            inbox.append {
-                box.value = body()
+            // A job posted while the loop ends still runs: the loop drains its inbox on exit.
+            loop.post { [self] in
+                box.value = job.body()
+                jobRan = true
                 box.done.signal()
             }
             return true
         }
         if !queued {
             // No checker thread: nothing else touches the state; the lock orders callers.
-            return inboxLock.withLock { body() }
+            return runLock.withLock { body() }
         }
-        poke()
         box.done.wait()
         return box.value!
-    }
-
-    private func post(_ job: @escaping () -> Void) {
-        inboxLock.withLock { inbox.append(job) }
-        poke()
     }
 
     /// Marks a backend's servers as changed for the next status publish.
@@ -162,89 +172,65 @@ final class HealthChecker: @unchecked Sendable {
         lastStatusPublishMs = now
     }
 
-    // MARK: - Loop
+    // MARK: - Loop turns
 
-    private func run() {
-        let evs = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
-        let toks = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
-        defer { evs.deallocate(); toks.deallocate() }
-        while running {
-            let now = Clock.nowMs()
-            let n = cepoll_wait(ep, evs, toks, 256, timeout(now: now))
-            let after = Clock.nowMs()
-            var changed = false
-            _ = cepoll_eventfd_drain(wake)
-            let jobs = inboxLock.withLock { () -> [() -> Void] in
-                defer { inbox.removeAll() }
-                return inbox
-            }
-            for job in jobs { job() }
-            do {
-                for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
-                    let failed = troubledServer[b].exchange(0, ordering: .relaxed) - 1
-                    changed = writerFailed(b, server: failed, now: after) || changed
-                    if let p = policies[b] {
-                        for m in servers[b] where m.probe == nil && m.checked {
-                            schedule(m, at: min(m.nextCheckMs, after + UInt64(min(p.fastInterMs, 50))))
-                        }
-                    }
-                }
-                if n > 0 {
-                    for i in 0..<Int(n) where toks[i] != UInt64.max {
-                        let b = Int(toks[i] >> 32), s = Int(UInt32(truncatingIfNeeded: toks[i]))
-                        if UInt64(s) == DiscoveryState.tokenServer {
-                            if b < discovery.count { changed = discoveryProgress(b, now: after, events: evs[i], timedOut: false) || changed }
-                            continue
-                        }
-                        guard b < servers.count, s < servers[b].count else { continue }
-                        changed = progress(servers[b][s], events: evs[i], now: after) || changed
-                    }
-                }
-                while let e = timetable.popDeadline(upTo: after) {
-                    let s = servers[Int(e.backend)][Int(e.server)]
-                    if let p = s.probe, after >= p.nextDeadline {
-                        changed = finish(s, p.timedOut(now: after), now: after) || changed
-                    }
-                }
-                while let e = timetable.popDue(upTo: after) {
-                    let s = servers[Int(e.backend)][Int(e.server)]
-                    // Stale entries (rescheduled, in maintenance, already running) are dropped.
-                    if s.probe == nil, s.checked, s.state.admin != .maint, s.nextCheckMs == e.time {
-                        changed = launch(s, now: after) || changed
-                    }
-                }
-                for b in discovery.indices where policies[b]?.discover == true {
-                    if let p = discovery[b].probe, after >= p.nextDeadline {
-                        changed = discoveryProgress(b, now: after, timedOut: true) || changed
-                    }
-                    discoverIfDue(b, now: after)
-                }
-                if changed { publishTable() }
-                publishStatus(now: after, force: changed || statusUrgent || !jobs.isEmpty)
-                statusUrgent = false
-            }
-        }
-        // Jobs posted while the loop was ending still run (their callers wait for them).
-        let late: [() -> Void] = inboxLock.withLock {
-            threadRunning = false
-            defer { inbox.removeAll() }
-            return inbox
-        }
-        for job in late { job() }
-        for s in servers.joined() { s.probe?.close(); s.probe = nil }
-        for b in discovery.indices { discovery[b].probe?.close(); discovery[b].probe = nil }
-        _ = cepoll_close(ep)
-        _ = cepoll_close(wake)
+    /// Probe sockets report here (edge-triggered: one event when the connect completes, one when
+    /// the reply arrives; no EPOLL_CTL_MOD in between).
+    func probeEvent(_ s: ServerHealth, events: UInt32) {
+        if progress(s, events: events, now: Clock.nowMs()) { tableDirty = true }
     }
 
-    private func timeout(now: UInt64) -> Int32 {
-        var next = timetable.earliest ?? UInt64.max
-        for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
-            next = min(next, d.probe?.nextDeadline ?? d.nextMs)
+    func discoveryEvent(_ b: Int, events: UInt32) {
+        if discoveryProgress(b, now: Clock.nowMs(), events: events, timedOut: false) { tableDirty = true }
+    }
+
+    /// Workers' trouble reports (Patroni-aware backends): the writer may be gone, ask everyone now.
+    private func takeTroubleReports(now: UInt64) {
+        for b in troubled.indices where troubled[b].exchange(false, ordering: .relaxed) {
+            let failed = troubledServer[b].exchange(0, ordering: .relaxed) - 1
+            if writerFailed(b, server: failed, now: now) { tableDirty = true }
+            if let p = policies[b] {
+                for m in servers[b] where m.probe == nil && m.checked {
+                    schedule(m, at: min(m.nextCheckMs, now + UInt64(min(p.fastInterMs, 50))))
+                }
+            }
         }
-        if statusDirty.contains(true) { next = min(next, lastStatusPublishMs + Self.statusPublishIntervalMs) }
-        if next == UInt64.max { return 1000 }
-        return next <= now ? 0 : Int32(min(next - now, 1000))
+    }
+
+    private func runTimetable(now: UInt64) {
+        while let e = timetable.popDeadline(upTo: now) {
+            let s = servers[Int(e.backend)][Int(e.server)]
+            if let p = s.probe, now >= p.nextDeadline, finish(s, p.timedOut(now: now), now: now) { tableDirty = true }
+        }
+        while let e = timetable.popDue(upTo: now) {
+            let s = servers[Int(e.backend)][Int(e.server)]
+            // Stale entries (rescheduled, in maintenance, already running) are dropped.
+            if s.probe == nil, s.checked, s.state.admin != .maint, s.nextCheckMs == e.time, launch(s, now: now) {
+                tableDirty = true
+            }
+        }
+        for b in discovery.indices where policies[b]?.discover == true {
+            if let p = discovery[b].probe, now >= p.nextDeadline, discoveryProgress(b, now: now, timedOut: true) {
+                tableDirty = true
+            }
+            discoverIfDue(b, now: now)
+        }
+    }
+
+    func closeProbe(_ s: ServerHealth) {
+        guard var p = s.probe else { return }
+        if let t = s.probeToken { loop.deregister(p.fd, t) }
+        s.probeToken = nil
+        p.close()
+        s.probe = nil
+    }
+
+    func closeDiscoveryProbe(_ b: Int) {
+        guard var p = discovery[b].probe else { return }
+        if let t = discovery[b].token { loop.deregister(p.fd, t) }
+        discovery[b].token = nil
+        p.close()
+        discovery[b].probe = nil
     }
 
     /// Starts a check; returns true if it finished at once and changed the state.
@@ -259,7 +245,7 @@ final class HealthChecker: @unchecked Sendable {
         case .pending:
             s.probe = p
             timetable.probeStarted(s, connectDeadline: p.connectDeadlineMs, deadline: p.deadlineMs)
-            addToEpoll(p.fd, token: UInt64(s.backend) << 32 | UInt64(s.server))
+            s.probeToken = try? loop.register(p.fd, events: Self.probeEvents, s)
             return false
         }
     }
@@ -277,8 +263,7 @@ final class HealthChecker: @unchecked Sendable {
 
     /// Applies a check result; returns true when the server changed state (a new table is due).
     private func finish(_ s: ServerHealth, _ r: CheckResult, now: UInt64) -> Bool {
-        s.probe?.close()
-        s.probe = nil
+        closeProbe(s)
         touched(s.backend)
         let previousStatus = s.last?.status
         s.last = r
@@ -352,9 +337,7 @@ final class HealthChecker: @unchecked Sendable {
 
     /// Edge-triggered: one event when the connect completes, one when the reply arrives; no
     /// EPOLL_CTL_MOD in between and no read that can only say EAGAIN.
-    func addToEpoll(_ fd: Int32, token: UInt64) {
-        _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET, token)
-    }
+    static let probeEvents = CEPOLL_EPOLLIN | CEPOLL_EPOLLOUT | CEPOLL_EPOLLRDHUP | CEPOLL_EPOLLET
 
     /// An interval with `spread-checks` applied (HAProxy adds a random ±pct% to each one).
     func spread(_ ms: Int) -> Int { HealthChecker.spread(ms, percent: spreadPercent) }
@@ -372,7 +355,7 @@ final class HealthChecker: @unchecked Sendable {
     }
 
     /// Wakes the loop (after an admin change that re-enables checks).
-    func poke() { _ = cepoll_eventfd_signal(wake) }
+    func poke() { wake.signal() }
 
     /// A worker saw a connect failure or a server abort (any thread). For Patroni-aware backends this
     /// means the cluster may be changing: ask every member now rather than at the next `inter`.
@@ -438,4 +421,45 @@ extension HealthChecker {
             }
         }
     }
+}
+
+extension HealthChecker: LoopTurnHandler {
+    func nextTimeoutMs(now: UInt64) -> Int32 {
+        var next = timetable.earliest ?? UInt64.max
+        for (b, d) in discovery.enumerated() where policies[b]?.discover == true {
+            next = min(next, d.probe?.nextDeadline ?? d.nextMs)
+        }
+        if statusDirty.contains(true) { next = min(next, lastStatusPublishMs + Self.statusPublishIntervalMs) }
+        if next == UInt64.max { return 1000 }
+        return next <= now ? 0 : Int32(min(next - now, 1000))
+    }
+
+    /// After the turn's socket events and jobs: trouble reports, due checks and timeouts, then one
+    /// table and one status publish for everything that changed.
+    func turnEnded(now: UInt64) {
+        takeTroubleReports(now: now)
+        runTimetable(now: now)
+        if tableDirty { publishTable() }
+        publishStatus(now: now, force: tableDirty || statusUrgent || jobRan)
+        tableDirty = false
+        statusUrgent = false
+        jobRan = false
+    }
+}
+
+/// Drains the workers' wake-ups; the reports themselves are atomics read at the end of the turn.
+private final class WakeHandler: EventHandler {
+    private let fd: Int32
+    init(wake: borrowing EventFD) { fd = wake.fd }
+    func handle(events: UInt32) { _ = cepoll_eventfd_drain(fd) }
+}
+
+extension ServerHealth: EventHandler {
+    func handle(events: UInt32) { owner?.probeEvent(self, events: events) }
+}
+
+/// A job handed to the checker thread by a caller that waits for it.
+private struct UncheckedJob<T>: @unchecked Sendable {
+    let body: () -> T
+    init(_ body: @escaping () -> T) { self.body = body }
 }

@@ -37,9 +37,19 @@ struct DiscoveryState {
     /// Which known member to ask next.
     var rotation = 0
     var fullWarned = false
+    var token: LoopToken?
     static let request = Array("GET /cluster HTTP/1.0\r\n\r\n".utf8)
-    /// Token of the discovery probe's socket in the checker's epoll set.
-    static let tokenServer: UInt64 = 0xFFFF_FFFF
+}
+
+/// Delivers a backend's discovery probe events to the checker.
+final class DiscoveryProbeHandler: EventHandler {
+    weak var checker: HealthChecker?
+    let backend: Int
+    init(checker: HealthChecker, backend: Int) {
+        self.checker = checker
+        self.backend = backend
+    }
+    func handle(events: UInt32) { checker?.discoveryEvent(backend, events: events) }
 }
 
 extension HealthChecker {
@@ -54,7 +64,8 @@ extension HealthChecker {
                            totalTimeoutMs: servers[b][0].totalTimeoutMs)
         if case .pending = p.start(address: target, now: now) {
             discovery[b].probe = p
-            addToEpoll(p.fd, token: UInt64(b) << 32 | DiscoveryState.tokenServer)
+            discovery[b].token = try? loop.register(p.fd, events: Self.probeEvents,
+                                                    DiscoveryProbeHandler(checker: self, backend: b))
         }
     }
 
@@ -66,8 +77,7 @@ extension HealthChecker {
             return false
         }
         let members = timedOut ? nil : ClusterMember.parse(p.response)
-        p.close()
-        discovery[b].probe = nil
+        closeDiscoveryProbe(b)
         guard let members, !members.isEmpty else { return false }
         return reconcile(b, members, now: now)
     }
@@ -82,6 +92,7 @@ extension HealthChecker {
         }
         for s in servers[b] where s.present && !members.contains(where: { matches(s, $0) }) {
             if writer[b] == s.server { writer[b] = nil }
+            closeProbe(s)
             s.evict(now: now)
             loggers[b].event(.alert, "Server \(s.backendName)/\(s.name) left the Patroni cluster: removed, its sessions are cut.")
             changed = true

@@ -36,6 +36,9 @@ final class ServerHealth {
     var downtimeMs: UInt64 = 0
     var nextCheckMs: UInt64 = 0
     var probe: CheckProbe?
+    var probeToken: LoopToken?
+    /// The checker that owns this server (probe events are delivered through it).
+    weak var owner: HealthChecker?
     /// Patroni-aware mode: the policy of this server's backend, and what its API said last.
     let patroni: PatroniPolicy?
     var answer: PatroniAnswer?
@@ -106,9 +109,8 @@ final class ServerHealth {
     }
 
     /// Frees the slot of a member that left the cluster; its sessions are cut.
+    /// The checker closes the running probe first (`closeProbe`).
     func evict(now: UInt64) {
-        probe?.close()
-        probe = nil
         present = false
         checkAddress = nil
         state.force(running: false, health: 0)
