@@ -31,8 +31,6 @@ final class HealthChecker: @unchecked Sendable {
     /// which also orders `perform` callers while no thread runs.
     private let runLock = PThreadLock()
     private var threadRunning = false
-    /// A job from another thread ran this turn: publish the status at once.
-    private var jobRan = false
     /// A routing-relevant change happened this turn: publish a new table at its end.
     private var tableDirty = false
     /// One swift-log logger per backend, writing to its log targets (the proxy's own, or the global
@@ -142,14 +140,19 @@ final class HealthChecker: @unchecked Sendable {
             // A job posted while the loop ends still runs: the loop drains its inbox on exit.
             loop.post { [self] in
                 box.value = job.body()
-                jobRan = true
+                // Published before the caller resumes: what it reads next shows its own change.
+                publishStatus(now: Clock.nowMs(), force: true)
                 box.done.signal()
             }
             return true
         }
         if !queued {
             // No checker thread: nothing else touches the state; the lock orders callers.
-            return runLock.withLock { body() }
+            return runLock.withLock {
+                let value = body()
+                publishStatus(now: Clock.nowMs(), force: true)
+                return value
+            }
         }
         box.done.wait()
         return box.value!
@@ -318,8 +321,11 @@ final class HealthChecker: @unchecked Sendable {
         return t
     }
 
-    /// Builds and publishes the routing table for the current states (checker thread).
+    /// Builds and publishes the routing table for the current states (checker thread). The status
+    /// is published first: whoever sees the table's effect (a cut session) then reads a status that
+    /// explains it.
     func publishTable() {
+        publishStatus(now: Clock.nowMs(), force: true)
         generation += 1
         let states = servers.indices.map { routingStates(backend: $0) }
         let table = RoutingTable(generation: generation, spec: engine.spec, states: states)
@@ -440,10 +446,9 @@ extension HealthChecker: LoopTurnHandler {
         takeTroubleReports(now: now)
         runTimetable(now: now)
         if tableDirty { publishTable() }
-        publishStatus(now: now, force: tableDirty || statusUrgent || jobRan)
+        publishStatus(now: now, force: tableDirty || statusUrgent)
         tableDirty = false
         statusUrgent = false
-        jobRan = false
     }
 }
 
