@@ -142,8 +142,11 @@ public final class BackendShared: @unchecked Sendable {
         guard t.transition(to: QueueTicket.cancelled) else { return false }
         uncount(t)
         // Cancelled tickets are dropped lazily at the head; compact when they pile up behind it.
-        if backendQueue.count > 2 * max(1, queuedInBackend) + 256 {
-            lock.withLock { backendQueue.retain { $0.state.load(ordering: .relaxed) == QueueTicket.waiting } }
+        // The FIFO's length is read under the lock too: other workers push and pop it meanwhile.
+        lock.withLock {
+            if backendQueue.count > 2 * max(1, queuedInBackend) + 256 {
+                backendQueue.retain { $0.state.load(ordering: .relaxed) == QueueTicket.waiting }
+            }
         }
         return true
     }
