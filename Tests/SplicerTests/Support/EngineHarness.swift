@@ -1,4 +1,4 @@
-import Splicer
+@testable import Splicer
 
 /// Starts an engine with one frontend on 127.0.0.1:0 in front of the given test servers.
 final class EngineHarness: @unchecked Sendable {
@@ -9,7 +9,8 @@ final class EngineHarness: @unchecked Sendable {
          clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
          weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false,
-         logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
+         logger: (@Sendable (SessionRecord) -> Void)? = nil,
+         acceptProbe: (@Sendable (AcceptCheckpoint) -> Void)? = nil) throws {
         let specs = servers.enumerated().map { i, p in
             ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
                        maxconn: maxconn?[i] ?? 0, maxqueue: maxqueue?[i] ?? 0, weight: weights?[i] ?? 1)
@@ -26,6 +27,7 @@ final class EngineHarness: @unchecked Sendable {
                                    redispatch: redispatch)])
         engine = try Engine(spec: spec)
         engine.sessionLogger = logger
+        engine.acceptProbe = acceptProbe
         port = engine.boundAddresses[0][0].port
         try engine.start()
     }
