@@ -101,4 +101,16 @@ import Testing
         f.backend.releaseServerSlot(0, route: f.route)
         #expect(f.granted == [1, 2])
     }
+
+    /// Under `balance source` a ticket in the backend queue (its server's queue was full) has no
+    /// server of its own: whichever server frees takes it (HAProxy's proxy queue).
+    @Test func aBackendQueueTicketTakesAnyFreedServerUnderSource() {
+        let f = Fixture(2, balance: .source)
+        #expect(f.backend.serverSessions[0].tryAcquire() && f.backend.serverSessions[1].tryAcquire())
+        f.enqueue(1)
+        f.enqueue(2)
+        f.backend.releaseServerSlot(1, route: f.route)
+        f.backend.releaseServerSlot(0, route: f.route)
+        #expect(f.grants.withLock { $0.map { [Int($0.slot), $0.server] } } == [[1, 1], [2, 0]])
+    }
 }

@@ -40,10 +40,13 @@ extension Worker {
         refreshRoutes()
         let shared = engine.backends[s.backend]
         let route = routes.table.backends[s.backend]
-        // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot.
+        // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot;
+        // under `balance source` behind those of the server their address hashes to.
         if shared.anyWaiting && !route.eligibleServers.isEmpty {
+            let bound = engine.spec.backends[s.backend].balance == .source
+                ? shared.hashedServer(route, clientHash: s.clientAddress.ipHash) : -1
             countRebalance(s, from: avoid, to: -1)
-            enqueue(slot, s, bound: -1, route: route)
+            enqueue(slot, s, bound: bound, route: route)
             return
         }
         switch shared.pick(route, clientHash: s.clientAddress.ipHash, avoid: avoid) {
