@@ -31,9 +31,7 @@ public final class Engine: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let finished = Atomic<Int>(0)
     private var listenFds: [[(Int32, Int, SocketAddress)]] = []
-    /// Each worker's listening fds (-1 once closed). Workers change it only when they close or
-    /// reopen listeners (never in the data path); a reload hand-over reads it to duplicate the fds.
-    let listenerTable = Mutex<[[Int32]]>([])
+    let listenerTable = ListenerTable()
 
     /// `inherited`: listening sockets handed over by the process this one replaces; binds that
     /// match take them instead of binding anew.
