@@ -113,4 +113,99 @@ import Testing
         #expect(probe.forced, "the interleaving was not the one this test forces")
         waiting.close()
     }
+
+    /// Stalls the first worker other than `holder` that finds a limit full, before it registers to
+    /// be woken, until the test has ended a session (closer done, nobody to wake yet).
+    final class StallWhenFull: Sendable {
+        struct State {
+            var log: [AcceptCheckpoint] = []
+            var holder = -1
+            var stalled: Int?
+            var released = false
+        }
+        let state = Mutex(State())
+
+        var stalled: Int? { state.withLock { $0.stalled } }
+        func setHolder(_ w: Int) { state.withLock { $0.holder = w } }
+        func release() { state.withLock { $0.released = true } }
+        var count: Int { state.withLock { $0.log.count } }
+        func reserved(by worker: Int, since mark: Int) -> Bool {
+            state.withLock { $0.log[mark...].contains(.reserved(worker: worker)) }
+        }
+        func fullSince(_ mark: Int) -> Int? {
+            state.withLock { st in
+                for c in st.log[mark...] { if case .full(let w) = c { return w } }
+                return nil
+            }
+        }
+
+        func observe(_ c: AcceptCheckpoint) {
+            let stall = state.withLock { st -> Bool in
+                st.log.append(c)
+                guard case .full(let w) = c, w != st.holder, st.holder >= 0, st.stalled == nil else { return false }
+                st.stalled = w
+                return true
+            }
+            if stall { _ = EngineHarness.eventually(3000) { state.withLock { $0.released } } }
+        }
+    }
+
+    /// A worker finds the process limit full; before it asks to be woken, another worker ends a
+    /// session and finds nobody to wake. The worker's own re-check must then see the free slot,
+    /// even though an unrelated frontend is at its own maxconn.
+    @Test func aSlotFreedJustBeforeAWorkerRegistersIsSeenDespiteAnotherFullFrontend() throws {
+        let server = QueueTests.greeter("s1")
+        let probe = StallWhenFull()
+        let ended = Mutex(0)
+        let h = try EngineHarness(servers: [server.port], workers: 2, globalMaxconn: 2,
+                                  secondFrontendMaxconn: 1,
+                                  logger: { r in if r.frontend == 0 { ended.withLock { $0 += 1 } } },
+                                  acceptProbe: { probe.observe($0) })
+        defer { h.stop(); server.stop() }
+        // Frontend 2 at its maxconn of 1, for the whole test.
+        let port2 = try #require(h.port2)
+        let other = try #require(BlockingSocket.connect(port: port2))
+        #expect(QueueTests.greeting(other, within: 3000) == "s1")
+        defer { other.close() }
+        // The process limit (2) reached through frontend 1.
+        var before = Self.accepted(h)
+        var served = try #require(h.connect())
+        #expect(QueueTests.greeting(served, within: 3000) == "s1")
+        var holder = try #require(Self.acceptor(h, since: before))
+        #expect(h.engine.processSessions.value == 2)
+        var waiting: BlockingSocket?
+        for _ in 0..<30 {
+            probe.setHolder(holder)
+            let mark = probe.count
+            let next = try #require(h.connect())
+            var fullOn: Int?
+            #expect(EngineHarness.eventually { fullOn = probe.fullSince(mark); return fullOn != nil })
+            if probe.stalled != nil {
+                waiting = next
+                break
+            }
+            // It landed on the holder (not stalled): let it take over the served session.
+            before = Self.accepted(h)
+            served.close()
+            #expect(QueueTests.greeting(next, within: 3000) == "s1")
+            served = next
+            holder = try #require(Self.acceptor(h, since: before))
+        }
+        let last = try #require(waiting, "no connection landed on the other worker in 30 tries")
+        // The other worker is stalled before registering: end the served session now, and wait
+        // until its worker has finished closing it (the session record is the last step).
+        let endedBefore = ended.withLock { $0 }
+        let closeMark = probe.count
+        served.close()
+        #expect(EngineHarness.eventually { ended.withLock { $0 } > endedBefore })
+        // The holder, woken by its own close, tries its empty backlog and gives the slot back:
+        // let that finish too, so only the stalled worker's own re-check can find the slot.
+        #expect(EngineHarness.eventually {
+            probe.reserved(by: holder, since: closeMark) && h.engine.processSessions.value == 1
+        })
+        probe.release()
+        #expect(QueueTests.greeting(last, within: 3000) == "s1",
+                "worker \(probe.stalled ?? -1) slept with a connection in its backlog and a free slot")
+        last.close()
+    }
 }

@@ -6,6 +6,8 @@ enum AcceptCheckpoint: Sendable, Equatable {
     case reserving(worker: Int)
     /// It holds a reservation and is about to call accept.
     case reserved(worker: Int)
+    /// A limit was full: the worker is about to ask to be woken when it frees.
+    case full(worker: Int)
     /// Every slot was taken: it asked to be woken when one frees, and goes back to waiting.
     case waitingForRoom(worker: Int)
 }

@@ -239,6 +239,7 @@ import Glibc
     /// `limit` is full: ask to be woken when a unit of it frees, then re-check that limit once so a
     /// release that raced with us is not missed (another frontend being full is no reason to sleep).
     private func waitForRoom(_ limit: LiveCount, _ waiters: WaitingWorkers) {
+        engine.acceptProbe?(.full(worker: id))
         waiters.add(id)
         if limit.hasRoom {
             acceptBackoffUntil = now + 1
