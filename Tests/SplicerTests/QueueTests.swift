@@ -118,8 +118,9 @@ import Testing
         #expect(Self.greeting(fourth, within: 300) == nil)
         #expect(h.engine.processSessions.value == 3)
         served[0].close()
-        // Generous: the close travels client → proxy → server → proxy before the slot frees, and the
-        // suite runs many tests at once (one CI run under load took longer than 3 s here).
+        // The close travels client → proxy → server → proxy before the slot frees. The earlier misses
+        // here were lost wake-ups between workers (AcceptWakeupTests provokes each one on purpose);
+        // the bound stays generous for loaded machines.
         #expect(Self.greeting(fourth, within: 10_000) == "s1",
                 "sessions: \(records.withLock { $0.map { "\($0.termination) r\($0.retries) \($0.processSessions)" } })")
         for c in served[1...] + [fourth] { c.close() }
