@@ -52,6 +52,8 @@ extension Worker {
         switch shared.pick(route, clientHash: s.clientAddress.ipHash, avoid: avoid) {
         case .server(let server):
             countRebalance(s, from: avoid, to: server)
+            // lbtot counts a balancing choice that names a server other than the one just left.
+            if server != avoid { counters.add(layout.server(s.backend, server, .lbPicks), 1) }
             connect(slot, s, server: server, firstAttempt: true)
         case .full(let bound):
             countRebalance(s, from: avoid, to: -1)
@@ -101,6 +103,7 @@ extension Worker {
         }
         s.ticket = nil
         s.queueMs = Int(now - t.enqueuedMs)
+        counters.add(layout.server(s.backend, t.grantedServer, .lbPicks), 1)
         connect(t.slot, s, server: t.grantedServer, firstAttempt: true)
     }
 
@@ -114,10 +117,7 @@ extension Worker {
         s.shutdownEpoch = route.shutdownEpochs[server]
         // A server's stot counts every connection attempt made to it, retries included (HAProxy).
         counters.add(layout.server(s.backend, server, .sessions), 1)
-        if firstAttempt {
-            counters.add(layout.server(s.backend, server, .lbPicks), 1)
-            engine.backends[s.backend].lastSession[server].set(now)
-        }
+        if firstAttempt { engine.backends[s.backend].lastSession[server].set(now) }
         var address = route.addresses[server]
         if address.port == 0, let local = Socket.localAddress(of: s.clientFd) {
             address.port = local.port  // `server x 10.0.0.1` relays to the port the client dialled
