@@ -61,14 +61,15 @@ import Testing
         }
     }
 
-    /// Which worker accepted since `before` (per-worker frontend session counters).
-    static func acceptor(_ h: EngineHarness, since before: [UInt64]) -> Int? {
-        let now = h.engine.counterBlocks.map { $0.load(h.engine.layout.frontend(0, .sessions)) }
-        return now.indices.first { now[$0] > before[$0] }
-    }
-
+    /// Sessions each worker has accepted on the first frontend (per-worker counter blocks).
     static func accepted(_ h: EngineHarness) -> [UInt64] {
         h.engine.counterBlocks.map { $0.load(h.engine.layout.frontend(0, .sessions)) }
+    }
+
+    /// Which worker accepted since `before`.
+    static func acceptor(_ h: EngineHarness, since before: [UInt64]) -> Int? {
+        let now = accepted(h)
+        return now.indices.first { now[$0] > before[$0] }
     }
 
     @Test func aSlotGivenBackByAnIdleWorkerWakesTheWorkerHoldingTheConnection() throws {
