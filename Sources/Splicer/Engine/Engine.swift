@@ -61,7 +61,7 @@ public final class Engine: @unchecked Sendable {
         do {
             for (f, fe) in spec.frontends.enumerated() {
                 var bound: [SocketAddress] = []
-                let backlog = Int32(clamping: max(1024, fe.maxconn, spec.globalMaxconn))
+                let backlog = listenBacklog(frontend: f)
                 for addr in fe.binds {
                     var actual = addr
                     for w in 0..<spec.workers {
@@ -91,6 +91,12 @@ public final class Engine: @unchecked Sendable {
             for fd in opened { Socket.close(fd) }
             throw error
         }
+    }
+
+    /// The accept backlog of a frontend's listening sockets: room for its maxconn (the kernel caps
+    /// it at net.core.somaxconn). The same on a first bind and on a reopen after a pause.
+    func listenBacklog(frontend f: Int) -> Int32 {
+        Int32(clamping: max(1024, spec.frontends[f].maxconn, spec.globalMaxconn))
     }
 
     /// Duplicates of every listening socket still open (close-on-exec), for the process that

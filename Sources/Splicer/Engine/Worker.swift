@@ -274,7 +274,8 @@ import Glibc
         listenersPaused = false
         guard !softStopping else { return }
         for i in listeners.indices where listeners[i].fd < 0 {
-            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: 4096) else { continue }
+            let backlog = engine.listenBacklog(frontend: listeners[i].frontend)
+            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: backlog) else { continue }
             listeners[i].fd = fd
             engine.listenerTable.withLock { $0[id][i] = fd }
             _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Worker.token(.listener, Int32(i), 0))
