@@ -11,7 +11,8 @@ import Testing
         var out: [Int] = []
         var line = [CChar](repeating: 0, count: 512)
         while fgets(&line, Int32(line.count), f) != nil {
-            let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
             if fields.count >= 3, let q = Int(fields[2]) { out.append(q) }  // State Recv-Q Send-Q …
         }
         return out
