@@ -100,16 +100,31 @@ public final class BackendShared: @unchecked Sendable {
             }
             return .full(bound: -1)
         case .source:
-            var point = Int(clientHash % UInt32(max(1, route.totalWeight)))
-            var bound = Int(eligible[0])
-            for s32 in eligible {
-                let w = route.weights[Int(s32)]
-                if point < w { bound = Int(s32); break }
-                point -= w
-            }
+            let bound = hashedServer(route, clientHash: clientHash)
             if serverSessions[bound].tryAcquire() { return .server(bound) }
             return .full(bound: bound)
         }
+    }
+
+    /// `balance source`: the server a client address hashes to, by weight (an eligible server must exist).
+    func hashedServer(_ route: BackendRoute, clientHash: UInt32) -> Int {
+        let eligible = route.eligibleServers
+        var point = Int(clientHash % UInt32(max(1, route.totalWeight)))
+        for s32 in eligible {
+            let w = route.weights[Int(s32)]
+            if point < w { return Int(s32) }
+            point -= w
+        }
+        return Int(eligible[0])
+    }
+
+    /// A server for a ticket of the backend queue. A hash has nothing to hash there (a hashed
+    /// session waits in its server's queue; it is here because that queue was full): any server with
+    /// room takes it, as any server freeing a slot serves HAProxy's proxy queue.
+    private func pickForBackendQueue(_ route: BackendRoute) -> Pick {
+        guard spec.balance == .source else { return pick(route, clientHash: 0) }
+        for s in route.eligibleServers where serverSessions[Int(s)].tryAcquire() { return .server(Int(s)) }
+        return route.eligibleServers.isEmpty ? .noServer : .full(bound: -1)
     }
 
     // MARK: - Queues (locked, slow path)
@@ -142,8 +157,11 @@ public final class BackendShared: @unchecked Sendable {
         guard t.transition(to: QueueTicket.cancelled) else { return false }
         uncount(t)
         // Cancelled tickets are dropped lazily at the head; compact when they pile up behind it.
-        if backendQueue.count > 2 * max(1, queuedInBackend) + 256 {
-            lock.withLock { backendQueue.retain { $0.state.load(ordering: .relaxed) == QueueTicket.waiting } }
+        // The FIFO's length is read under the lock too: other workers push and pop it meanwhile.
+        lock.withLock {
+            if backendQueue.count > 2 * max(1, queuedInBackend) + 256 {
+                backendQueue.retain { $0.state.load(ordering: .relaxed) == QueueTicket.waiting }
+            }
         }
         return true
     }
@@ -181,7 +199,7 @@ public final class BackendShared: @unchecked Sendable {
                 if server >= 0 {
                     guard serverSessions[server].tryAcquire() else { return }
                 } else {
-                    switch pick(route, clientHash: 0) {
+                    switch pickForBackendQueue(route) {
                     case .server(let s): server = s
                     case .full, .noServer:
                         backendBlocked = true

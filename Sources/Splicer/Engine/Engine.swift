@@ -14,8 +14,9 @@ public final class Engine: @unchecked Sendable {
     public let layout: CounterLayout
     public let counterBlocks: [CounterBlock]
     let inboxes: [WorkerInbox]
-    /// Bit per worker waiting for a session limit to free up.
-    let limitWaiters = Atomic<UInt64>(0)
+    /// Workers waiting for the process limit, and for each frontend's limit, to free a slot.
+    let processWaiters = WaitingWorkers()
+    let frontendWaiters: [WaitingWorkers]
     /// The addresses each frontend actually listens on (ports chosen by the kernel for port 0).
     public private(set) var boundAddresses: [[SocketAddress]] = []
     /// Receives finished sessions of frontends with `logSessions` (called on worker threads).
@@ -23,14 +24,14 @@ public final class Engine: @unchecked Sendable {
     /// Told (on a worker thread) when connecting to a server fails or it aborts a session: a hint
     /// that the cluster may be changing, which the Patroni-aware checker acts on at once.
     public var serverTroubleHandler: (@Sendable (_ backend: Int, _ server: Int) -> Void)?
+    /// Tests only: told (on a worker thread) at each `AcceptCheckpoint`. Set before `start`.
+    var acceptProbe: (@Sendable (AcceptCheckpoint) -> Void)?
 
     private var workers: [Worker] = []
     private var threads: [pthread_t] = []
     private let finished = Atomic<Int>(0)
     private var listenFds: [[(Int32, Int, SocketAddress)]] = []
-    /// Each worker's listening fds (-1 once closed). Workers change it only when they close or
-    /// reopen listeners (never in the data path); a reload hand-over reads it to duplicate the fds.
-    let listenerTable = Mutex<[[Int32]]>([])
+    let listenerTable = ListenerTable()
 
     /// `inherited`: listening sockets handed over by the process this one replaces; binds that
     /// match take them instead of binding anew.
@@ -40,6 +41,7 @@ public final class Engine: @unchecked Sendable {
         publisher = RoutePublisher(initialTable ?? RoutingTable.allUp(spec: spec))
         backends = spec.backends.enumerated().map { BackendShared(index: $0.offset, spec: $0.element) }
         frontendSessions = spec.frontends.map { LiveCount(limit: $0.maxconn) }
+        frontendWaiters = spec.frontends.map { _ in WaitingWorkers() }
         processSessions = LiveCount(limit: spec.globalMaxconn)
         layout = CounterLayout(spec: spec)
         counterBlocks = (0..<spec.workers).map { _ in CounterBlock(count: CounterLayout(spec: spec).total) }
@@ -59,7 +61,7 @@ public final class Engine: @unchecked Sendable {
         do {
             for (f, fe) in spec.frontends.enumerated() {
                 var bound: [SocketAddress] = []
-                let backlog = Int32(clamping: max(1024, fe.maxconn, spec.globalMaxconn))
+                let backlog = listenBacklog(frontend: f)
                 for addr in fe.binds {
                     var actual = addr
                     for w in 0..<spec.workers {
@@ -89,6 +91,12 @@ public final class Engine: @unchecked Sendable {
             for fd in opened { Socket.close(fd) }
             throw error
         }
+    }
+
+    /// The accept backlog of a frontend's listening sockets: room for its maxconn (the kernel caps
+    /// it at net.core.somaxconn). The same on a first bind and on a reopen after a pause.
+    func listenBacklog(frontend f: Int) -> Int32 {
+        Int32(clamping: max(1024, spec.frontends[f].maxconn, spec.globalMaxconn))
     }
 
     /// Duplicates of every listening socket still open (close-on-exec), for the process that
@@ -141,8 +149,10 @@ public final class Engine: @unchecked Sendable {
 
     public var isFinished: Bool { finished.load(ordering: .sequentiallyConsistent) == spec.workers }
 
-    func wakeLimitWaiters() {
-        let mask = limitWaiters.exchange(0, ordering: .sequentiallyConsistent)
+    /// A unit of `waiters`' limit was freed: every worker that found it full tries accepting again.
+    func wake(_ waiters: WaitingWorkers...) {
+        var mask: UInt64 = 0
+        for set in waiters where set.any { mask |= set.takeAll() }
         guard mask != 0 else { return }
         for w in 0..<spec.workers where mask & (UInt64(1) << UInt64(w % 64)) != 0 { inboxes[w].post(.retryAccept) }
     }

@@ -18,6 +18,9 @@ extension Worker {
         s.down.bulk = engine.spec.frontends[fe].alwaysSpliceResponse
         // Counted before anything can fail: closeSession releases exactly what is held here.
         counters.add(layout.frontend(fe, .sessions), 1)
+        // The backend's stot counts sessions, whatever became of them (HAProxy counts a session
+        // refused for want of a server, or timed out in the queue, too).
+        counters.add(layout.backend(be, .sessions), 1)
         engine.backends[be].sessions.forceAcquire()
         if cepoll_ctl(ep, CEPOLL_CTL_ADD, clientFd, eventMask, Worker.token(.client, slot, s.generation)) < 0 {
             closeSession(slot, s, "R-")
@@ -28,27 +31,56 @@ extension Worker {
 
     /// Chooses a server (or the queue) for a session that has none, from the newest routing table
     /// (one atomic load: a table published while this worker slept is never missed).
+    ///
+    /// `avoid`: the server a failed or abandoned attempt was on (-1 for a new session). Balancing
+    /// again counts, on that server and the backend, a redispatch if the session ends up anywhere
+    /// else (another server, the queue, nowhere) and a retry if it lands on the same server, as
+    /// HAProxy's `assign_server_and_queue()` does.
     func assign(_ slot: Int32, _ s: Session, avoid: Int) {
         refreshRoutes()
         let shared = engine.backends[s.backend]
         let route = routes.table.backends[s.backend]
-        // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot.
+        // Fairness: once others wait, newcomers queue behind them instead of taking a freed slot;
+        // under `balance source` behind those of the server their address hashes to.
         if shared.anyWaiting && !route.eligibleServers.isEmpty {
-            enqueue(slot, s, bound: -1, route: route)
+            let bound = engine.spec.backends[s.backend].balance == .source
+                ? shared.hashedServer(route, clientHash: s.clientAddress.ipHash) : -1
+            countRebalance(s, from: avoid, to: -1)
+            enqueue(slot, s, bound: bound, route: route)
             return
         }
         switch shared.pick(route, clientHash: s.clientAddress.ipHash, avoid: avoid) {
         case .server(let server):
+            countRebalance(s, from: avoid, to: server)
+            // lbtot counts a balancing choice that names a server other than the one just left.
+            if server != avoid { counters.add(layout.server(s.backend, server, .lbPicks), 1) }
             connect(slot, s, server: server, firstAttempt: true)
         case .full(let bound):
+            countRebalance(s, from: avoid, to: -1)
             enqueue(slot, s, bound: bound, route: route)
         case .noServer:
+            countRebalance(s, from: avoid, to: -1)
             if engine.spec.backends[s.backend].queueWhenNoServer {
                 enqueue(slot, s, bound: -1, route: route)
             } else {
-                // HAProxy accepts, then closes at once with a FIN (`<NOSRV> ... SC`).
+                // HAProxy accepts, then closes at once with a FIN (`<NOSRV> ... SC`), and counts a
+                // connection error on the backend.
+                counters.add(layout.backend(s.backend, .connectErrors), 1)
                 closeSession(slot, s, "SC")
             }
+        }
+    }
+
+    /// A session that was on server `from` was balanced again and went to `to` (-1: no server).
+    private func countRebalance(_ s: Session, from: Int, to: Int) {
+        guard from >= 0 else { return }
+        if to == from {
+            counters.add(layout.server(s.backend, from, .retries), 1)
+            counters.add(layout.backend(s.backend, .retries), 1)
+        } else {
+            s.redispatched = true
+            counters.add(layout.server(s.backend, from, .redispatches), 1)
+            counters.add(layout.backend(s.backend, .redispatches), 1)
         }
     }
 
@@ -71,22 +103,21 @@ extension Worker {
         }
         s.ticket = nil
         s.queueMs = Int(now - t.enqueuedMs)
+        counters.add(layout.server(s.backend, t.grantedServer, .lbPicks), 1)
         connect(t.slot, s, server: t.grantedServer, firstAttempt: true)
     }
 
-    /// Connects to `server`, whose slot the session already holds.
+    /// Connects to `server`, whose slot the session already holds. `firstAttempt`: the server was
+    /// just chosen (balancing or the queue), rather than tried again after a failure.
     func connect(_ slot: Int32, _ s: Session, server: Int, firstAttempt: Bool) {
         s.server = server
         s.phase = .connecting
         s.connectStartMs = now
         let route = routes.table.backends[s.backend]
         s.shutdownEpoch = route.shutdownEpochs[server]
-        if firstAttempt {
-            counters.add(layout.server(s.backend, server, .sessions), 1)
-            counters.add(layout.server(s.backend, server, .lbPicks), 1)
-            counters.add(layout.backend(s.backend, .sessions), 1)
-            engine.backends[s.backend].lastSession[server].set(now)
-        }
+        // A server's stot counts every connection attempt made to it, retries included (HAProxy).
+        counters.add(layout.server(s.backend, server, .sessions), 1)
+        if firstAttempt { engine.backends[s.backend].lastSession[server].set(now) }
         var address = route.addresses[server]
         if address.port == 0, let local = Socket.localAddress(of: s.clientFd) {
             address.port = local.port  // `server x 10.0.0.1` relays to the port the client dialled
@@ -126,29 +157,31 @@ extension Worker {
         }
         let server = s.server
         engine.serverTroubleHandler?(s.backend, server)
-        counters.add(layout.server(s.backend, server, .connectErrors), 1)
-        counters.add(layout.backend(s.backend, .connectErrors), 1)
         guard s.retriesLeft > 0 else {
+            // HAProxy's econ counts sessions that gave up, once, on the server tried last; each
+            // failed attempt before that is a retry or a redispatch (`back_handle_st_cer()`).
+            counters.add(layout.server(s.backend, server, .connectErrors), 1)
+            counters.add(layout.backend(s.backend, .connectErrors), 1)
             closeSession(slot, s, timedOut ? "sC" : "SC")
             return
         }
         s.retriesLeft -= 1
         s.retries += 1
-        counters.add(layout.server(s.backend, server, .retries), 1)
-        counters.add(layout.backend(s.backend, .retries), 1)
         let spec = engine.spec.backends[s.backend]
         let route = routes.table.backends[s.backend]
-        let rrKind = spec.balance == .roundrobin || spec.balance == .staticRR
+        // Any algorithm but a hash one may move at once when another server is active (HAProxy 2.6
+        // tests `lbprm.algo & BE_LB_KIND != BE_LB_KIND_HI`: roundrobin, static-rr, leastconn, first).
+        let notHashed = spec.balance != .source
         let redispatchNow = spec.redispatch
-            && (!route.eligible[server] || (rrKind && route.eligibleServers.count > 1) || s.retriesLeft == 0)
+            && (!route.eligible[server] || (notHashed && route.eligibleServers.count > 1) || s.retriesLeft == 0)
         if redispatchNow {
-            counters.add(layout.server(s.backend, server, .redispatches), 1)
-            counters.add(layout.backend(s.backend, .redispatches), 1)
-            s.redispatched = true
+            // Counted as a redispatch or a retry once balancing has chosen (see `assign`).
             s.server = -1
             engine.backends[s.backend].releaseServerSlot(server, route: route)
             assign(slot, s, avoid: server)
         } else {
+            counters.add(layout.server(s.backend, server, .retries), 1)
+            counters.add(layout.backend(s.backend, .retries), 1)
             // Same server again after min(timeout connect, 1 s), keeping its slot.
             s.phase = .retryWait
             timers.arm(slot, list: phaseTimers[s.frontend].retry, now: now)
@@ -164,6 +197,10 @@ extension Worker {
             if let t = s.ticket, engine.backends[s.backend].cancel(t) {
                 s.ticket = nil
                 counters.add(layout.backend(s.backend, .queueTimeouts), 1)
+                // HAProxy counts a queue timeout as a connection error (on the server too when the
+                // session waited in that server's own queue).
+                counters.add(layout.backend(s.backend, .connectErrors), 1)
+                if t.queueServer >= 0 { counters.add(layout.server(s.backend, t.queueServer, .connectErrors), 1) }
                 s.queueMs = Int(now - t.enqueuedMs)
                 closeSession(slot, s, "sQ")
             }
@@ -257,9 +294,7 @@ extension Worker {
         }
         let old = s.server
         s.server = -1
-        s.redispatched = true
         timers.disarm(slot)
-        counters.add(layout.backend(s.backend, .redispatches), 1)
         engine.backends[s.backend].releaseServerSlot(old, route: route)
         assign(slot, s, avoid: old)
     }

@@ -207,7 +207,7 @@ extension Worker {
         shared.sessions.release()
         engine.frontendSessions[s.frontend].release()
         engine.processSessions.release()
-        if engine.limitWaiters.load(ordering: .sequentiallyConsistent) != 0 { engine.wakeLimitWaiters() }
+        engine.wake(engine.processWaiters, engine.frontendWaiters[s.frontend])
         s.clientFd = -1
         s.serverFd = -1
         s.up.pipe = .none

@@ -203,18 +203,23 @@ import Glibc
             // Limits are reserved before accepting, so an over-limit connection stays in the
             // kernel backlog (HAProxy's behaviour) instead of being accepted and dropped.
             // The peaks (smax) count only what accept really returned.
-            guard let inProcess = engine.processSessions.tryReserve() else { waitForRoom(); return }
-            guard let inFrontend = engine.frontendSessions[fe].tryReserve() else {
-                engine.processSessions.release()
-                waitForRoom()
+            engine.acceptProbe?(.reserving(worker: id))
+            guard let inProcess = engine.processSessions.tryReserve() else {
+                waitForRoom(engine.processSessions, engine.processWaiters)
                 return
             }
+            guard let inFrontend = engine.frontendSessions[fe].tryReserve() else {
+                giveBack(engine.processSessions, to: engine.processWaiters)
+                waitForRoom(engine.frontendSessions[fe], engine.frontendWaiters[fe])
+                return
+            }
+            engine.acceptProbe?(.reserved(worker: id))
             var addr = SocketAddress()
             addr.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = unsafe cepoll_accept4(l.fd, &addr.storage, &addr.length)
             if fd < 0 {
-                engine.frontendSessions[fe].release()
-                engine.processSessions.release()
+                giveBack(engine.frontendSessions[fe], to: engine.frontendWaiters[fe])
+                giveBack(engine.processSessions, to: engine.processWaiters)
                 switch -fd {
                 case EAGAIN: return
                 case EINTR, ECONNABORTED: continue
@@ -231,13 +236,24 @@ import Glibc
         }
     }
 
-    /// A limit is reached: ask to be woken when any worker ends a session, then re-check once so a
-    /// release that raced with us is not missed.
-    private func waitForRoom() {
-        engine.limitWaiters.bitwiseOr(UInt64(1) << UInt64(id % 64), ordering: .sequentiallyConsistent)
-        if engine.processSessions.hasRoom && engine.frontendSessions.allSatisfy({ $0.hasRoom }) {
+    /// `limit` is full: ask to be woken when a unit of it frees, then re-check that limit once so a
+    /// release that raced with us is not missed (another frontend being full is no reason to sleep).
+    private func waitForRoom(_ limit: LiveCount, _ waiters: WaitingWorkers) {
+        engine.acceptProbe?(.full(worker: id))
+        waiters.add(id)
+        if limit.hasRoom {
             acceptBackoffUntil = now + 1
         }
+        engine.acceptProbe?(.waitingForRoom(worker: id))
+    }
+
+    /// Returns a unit reserved for an accept that found no connection. Another worker may have
+    /// found the limit full because of this very reservation and gone to sleep with a connection in
+    /// its own listener's backlog (SO_REUSEPORT): wake it, as ending a session does. Only workers
+    /// that failed on this limit are woken, so two workers at a full frontend never wake each other.
+    private func giveBack(_ count: LiveCount, to waiters: WaitingWorkers) {
+        count.release()
+        engine.wake(waiters)
     }
 
     /// Closes this worker's listening sockets (their addresses stay known for a resume). The epoll
@@ -258,7 +274,8 @@ import Glibc
         listenersPaused = false
         guard !softStopping else { return }
         for i in listeners.indices where listeners[i].fd < 0 {
-            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: 4096) else { continue }
+            let backlog = engine.listenBacklog(frontend: listeners[i].frontend)
+            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: backlog) else { continue }
             listeners[i].fd = fd
             engine.listenerTable.withLock { $0[id][i] = fd }
             _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Worker.token(.listener, Int32(i), 0))
