@@ -624,14 +624,19 @@ def test_no_leader_writes_wait_then_end(fenv):
             rec.stop()
         writes, _ = load.snapshot()
         new_port = cluster.pg_port(cluster.leader())
-        # the proxy took the writer out (a failed connect, or Patroni's 503) no later than the harness saw it
+        # the proxy took the writer out (a failed connect, or Patroni's 503): as seen in its stats (0.25 s
+        # polls), and as seen by the writers — the last write the old leader answered (acknowledged, or
+        # refused at once while it shut down to demote itself)
         out_at = rec.first(("opengauss", leader), lambda st: not st.startswith("UP")) or t_demoted
+        reached = [a for a in writes if a.t1 < t_back and (a.ok or a.latency < 1.0)]
+        last_reach = max((a.t1 for a in reached), default=t_event)
         # writes that started with no writer in the proxy, early enough to time out before quorum returned
-        gap = [a for a in writes if out_at <= a.t0 <= t_back - QUEUE_TIMEOUT_S - 0.5]
+        gap = [a for a in writes if last_reach < a.t0 <= t_back - QUEUE_TIMEOUT_S - 0.5]
         gap_ok = [a for a in gap if a.ok]
         gap_failed = [a for a in gap if not a.ok]
         before = [a for a in writes if not a.ok and t_event <= a.t0 < out_at]
         row = {"demoted_after_s": t_demoted - t_event, "writer_out_in_proxy_s": out_at - t_event,
+               "last_write_reaching_old_leader_s": last_reach - t_event,
                "no_leader_s": t_back - t_demoted, "failed_before_out": len(before),
                "writes_in_gap": len(gap), "gap_acked": len(gap_ok), "gap_failed": len(gap_failed),
                "gap_fail_latency_min_s": min((a.latency for a in gap_failed), default=None),
@@ -645,6 +650,8 @@ def test_no_leader_writes_wait_then_end(fenv):
     assert not readonly(writes), f"{len(readonly(writes))} writes refused by a read-only node"
     recovering = [a for a in writes if not a.ok and ("recovery" in a.err or "starting up" in a.err)]
     assert not recovering, f"{len(recovering)} writes reached a node in recovery: {recovering[0].err[:120]}"
+    assert last_reach <= out_at + 0.5, \
+        f"writes still reached {leader} {last_reach - out_at:.2f}s after the proxy took it out"
     assert gap, "no write was attempted while there was no leader"
     assert not gap_ok, f"{len(gap_ok)} writes acknowledged while no leader existed: " \
                        f"{[(a.port, round(a.t0 - t_event, 2)) for a in gap_ok][:3]}"
