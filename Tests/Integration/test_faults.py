@@ -46,7 +46,7 @@ from patroni_cluster import free_ports, log, seed_config_text
 from proxy import REPO, Proxy
 from test_real_cluster import CRASH_WINDOW_S, Load, all_writers_back, connect, query1, settle, stats_rows
 
-HANG_S = 14.0            # (a): below the leader key's TTL (20 s), so no election
+HANG_S = 13.0            # (a): below the leader key's TTL (20 s), so no election; seed: < 3 failed checks
 FAILOVER_SLACK = 0.5     # (b): writes back and the old leader's sessions cut within election + this
 QUEUE_TIMEOUT_S = 10.0   # `timeout queue` default in Patroni-aware mode
 SLOW_API_S = 2.4         # (d): 80 % of the write listen's check timeout (inter 3 s, no `timeout check`)
@@ -282,7 +282,7 @@ def err_kinds(attempts) -> dict:
 def test_leader_patroni_hangs(fenv):
     """SIGSTOP of the leader's Patroni for HANG_S (< TTL 20 s: it keeps the leader key, PostgreSQL keeps
     serving). Patroni-aware: no session cut, no write lost or refused. Seed: as HAProxy — each timed-out
-    check costs its timeout (inter, 3 s) plus inter, so `fall 3` cannot be reached in 14 s."""
+    check costs its timeout (inter, 3 s) plus inter, so `fall 3` cannot be reached in 13 s."""
     env, cluster = fenv, fenv.cluster
     with FaultProxy(env) as fp:
         assert fp.settle(), "proxy never agreed with the cluster"
