@@ -507,15 +507,14 @@ def test_replica_postmaster_killed(fenv):
         "no read was served by the other replicas while the victim was down"
     if env.patroni:
         # A read already sent to the victim before the proxy took it out (Patroni's 503, within one check)
-        # retries that replica (`retries`, 1 s apart; the seed has no `option redispatch`) and can fail;
-        # every read that starts once the victim is out must be served. STRICT_READS=1: none may fail.
+        # retries that replica (`retries`, 1 s apart; the seed has no `option redispatch`) and can fail,
+        # as can one that reached PostgreSQL at the very moment of the kill; every read that starts once
+        # the victim is out must be served, and it stays out until its API confirms it again (no read
+        # meets "the database system is starting up").
         assert down_at is not None, f"the proxy never took {victim} out of the read backend"
         late = [r for r in failed if r[0] > down_at]
         assert not late, f"{len(late)} reads that started after {victim} was taken out failed: " \
                          f"{[(round(r[0] - t_event, 2), r[4][:60]) for r in late][:3]}"
-        if os.environ.get("STRICT_READS") == "1":
-            assert not failed, f"{len(failed)} reads failed: {row['errors']} (started {row['first_fail_s']:.2f}s " \
-                               f"to {row['last_fail_s']:.2f}s after the kill, latency {row['failed_latency_s']})"
 
 
 # --------------------------------------------------------------------------- (d) slow API, no flapping
