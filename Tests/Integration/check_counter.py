@@ -18,7 +18,8 @@ Why this and not Patroni's DEBUG log or the proxies' stats: Patroni logs API req
 measured), and HAProxy's stats have no per-server check counter. The forwarder costs one loopback
 hop (well under a millisecond) and sees the same bytes Patroni sees. One difference: if a Patroni
 API were down, the proxy would see accept-then-close instead of a refused connection (the events
-in this suite never stop Patroni's API, only PostgreSQL).
+of test_real_cluster.py never stop Patroni's API, only PostgreSQL; test_faults.py's own proxies check
+Patroni directly, except through the slow forwarder of its slow-API test).
 """
 from __future__ import annotations
 

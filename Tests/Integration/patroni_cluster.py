@@ -160,6 +160,8 @@ class Node:
 
 
 _LIVE_CLUSTERS: list["PatroniCluster"] = []
+# more teardown for the SIGTERM handler (test_faults.py's nftables table); callers also register atexit
+EXTRA_CLEANUPS: list = []
 _CLEANUP_LOCK = threading.Lock()
 
 
@@ -189,6 +191,11 @@ def _on_sigterm(signum, frame):
     log(f"signal {signum}: stopping everything this run started")
     from proxy import cleanup_all_proxies  # late import: proxy.py imports nothing from here
     from check_counter import stop_all_counters
+    for fn in list(EXTRA_CLEANUPS):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            log(f"cleanup error: {e!r}")
     cleanup_all_proxies()
     stop_all_counters()
     _cleanup_all()

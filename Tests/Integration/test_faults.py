@@ -27,6 +27,7 @@ gproxy is held to HAProxy's documented behaviour.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import shutil
@@ -42,7 +43,7 @@ from collections import Counter
 import pytest
 
 from check_counter import CheckCounter
-from patroni_cluster import free_ports, log, seed_config_text
+from patroni_cluster import EXTRA_CLEANUPS, free_ports, log, seed_config_text
 from proxy import REPO, Proxy
 from test_real_cluster import CRASH_WINDOW_S, Load, all_writers_back, connect, query1, settle, stats_rows
 
@@ -73,6 +74,8 @@ def fenv(env, request):
     env.firewall = fw
     yield env
     fw.clear()
+    EXTRA_CLEANUPS.remove(fw.clear)
+    atexit.unregister(fw.clear)
     for name in list(env.cluster.frozen):
         env.cluster.thaw(name)
     env.cluster.reap_retired()
@@ -86,6 +89,9 @@ class Firewall:
     def __init__(self):
         self.table = f"gproxy_test_{os.getpid()}"
         self.active = False
+        # deleted on SIGTERM (run.sh's timeout) and at exit too, not only by the fixture
+        EXTRA_CLEANUPS.append(self.clear)
+        atexit.register(self.clear)
 
     @staticmethod
     def available() -> bool:
