@@ -383,8 +383,11 @@ def test_leader_cut_off(fenv):
             t_heal = time.time()
             env.firewall.clear()
             cluster.thaw(old)
-            cluster.wait_healthy(180)
+            while time.time() < t_heal + 180 and old not in cluster.replicas():
+                time.sleep(0.2)
             rejoin_s = time.time() - t_heal
+            assert old in cluster.replicas(), f"{old} did not rejoin as a streaming replica: {cluster.members()}"
+            cluster.wait_healthy(180)
             fp.settle(40)
             time.sleep(3.0)
         finally:
