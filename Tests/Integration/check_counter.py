@@ -3,7 +3,8 @@
 A tiny TCP forwarder, one listening port per cluster node, each relaying to that node's real REST
 API port. The proxy under test is configured with `check port <forwarder port>`; everything else
 (the harness's own `/cluster` polls, Patroni members talking to each other) keeps using the real
-ports, so the forwarder's log holds exactly the proxy's checks. Every accepted connection is one
+ports, so the forwarder's log holds exactly the proxy's checks. A port may delay its answers
+(`LISTEN:TARGET:SECONDS`): test_faults.py's slow API. Every accepted connection is one
 check (HAProxy and gproxy open one connection per check and send one request); the request line is
 logged with a timestamp:
 
@@ -17,7 +18,8 @@ Why this and not Patroni's DEBUG log or the proxies' stats: Patroni logs API req
 measured), and HAProxy's stats have no per-server check counter. The forwarder costs one loopback
 hop (well under a millisecond) and sees the same bytes Patroni sees. One difference: if a Patroni
 API were down, the proxy would see accept-then-close instead of a refused connection (the events
-in this suite never stop Patroni's API, only PostgreSQL).
+of test_real_cluster.py never stop Patroni's API, only PostgreSQL; test_faults.py's own proxies check
+Patroni directly, except through the slow forwarder of its slow-API test).
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def describe(resp: bytes) -> str:
     return f"{status} {role} {state} {tl}".replace("\n", " ")
 
 
-def make_handler(listen: int, target: int, log):
+def make_handler(listen: int, target: int, log, delay: float = 0.0):
     async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         t = time.time()
         first = b""
@@ -82,6 +84,8 @@ def make_handler(listen: int, target: int, log):
             uri = line[1] if len(line) > 1 else "-"
             if not first:
                 return
+            if delay > 0:   # a slow API (test_faults.py): the answer starts `delay` s after the request
+                await asyncio.sleep(delay)
             try:
                 ur, uw = await asyncio.open_connection("127.0.0.1", target)
             except OSError:
@@ -101,8 +105,11 @@ async def main(argv: list[str]) -> None:
     log = open(argv[0], "a", buffering=1)
     servers = []
     for spec in argv[1:]:
-        listen, target = (int(x) for x in spec.split(":"))
-        servers.append(await asyncio.start_server(make_handler(listen, target, log), "127.0.0.1", listen,
+        # LISTEN:TARGET[:DELAY seconds]
+        parts = spec.split(":")
+        listen, target = int(parts[0]), int(parts[1])
+        delay = float(parts[2]) if len(parts) > 2 else 0.0
+        servers.append(await asyncio.start_server(make_handler(listen, target, log, delay), "127.0.0.1", listen,
                                                   reuse_address=True, backlog=128))
     print("ready", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
@@ -114,15 +121,18 @@ _LIVE: list["CheckCounter"] = []
 
 
 class CheckCounter:
-    """Starts the forwarder process for {listen port: target port}; reads its log back."""
+    """Starts the forwarder process for {listen port: target port}; reads its log back. `delays`
+    {listen port: seconds} holds back each answer of that port (a slow Patroni API)."""
 
-    def __init__(self, mapping: dict[int, int], log_path: str):
+    def __init__(self, mapping: dict[int, int], log_path: str, delays: dict[int, float] | None = None):
         self.mapping, self.log_path = dict(mapping), log_path
+        self.delays = dict(delays or {})
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 10) -> "CheckCounter":
         args = [sys.executable, os.path.abspath(__file__), self.log_path,
-                *(f"{a}:{b}" for a, b in self.mapping.items())]
+                *(f"{a}:{b}:{self.delays[a]}" if a in self.delays else f"{a}:{b}"
+                  for a, b in self.mapping.items())]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True, text=True)
         _LIVE.append(self)

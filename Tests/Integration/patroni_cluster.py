@@ -160,6 +160,8 @@ class Node:
 
 
 _LIVE_CLUSTERS: list["PatroniCluster"] = []
+# more teardown for the SIGTERM handler (test_faults.py's nftables table); callers also register atexit
+EXTRA_CLEANUPS: list = []
 _CLEANUP_LOCK = threading.Lock()
 
 
@@ -189,6 +191,11 @@ def _on_sigterm(signum, frame):
     log(f"signal {signum}: stopping everything this run started")
     from proxy import cleanup_all_proxies  # late import: proxy.py imports nothing from here
     from check_counter import stop_all_counters
+    for fn in list(EXTRA_CLEANUPS):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            log(f"cleanup error: {e!r}")
     cleanup_all_proxies()
     stop_all_counters()
     _cleanup_all()
@@ -222,6 +229,8 @@ class PatroniCluster:
             self.nodes.append(Node(name, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], d))
         self.bringup_seconds: float | None = None
         self._stopped = False
+        self.frozen: set[str] = set()       # nodes whose Patroni is SIGSTOPped (fault tests)
+        self.retired: list[Node] = []       # members removed from the cluster, reaped by pid in stop()
 
     # ---------------------------------------------------------------- config
     def _node_yaml(self, node: Node) -> str:
@@ -322,6 +331,11 @@ class PatroniCluster:
             return
         self._stopped = True
         log(f"stopping cluster {self.scope}")
+        # a frozen Patroni (SIGSTOP by a fault test) acts on SIGTERM only once continued
+        for node in self.nodes + self.retired:
+            self.thaw(node.name)
+        self.nodes += [r for r in self.retired if r not in self.nodes]
+        self.retired = []
         # 1) graceful: SIGTERM to every Patroni (it stops its postmaster, fast mode)
         pids = []
         for node in self.nodes:
@@ -370,21 +384,24 @@ class PatroniCluster:
     def name_for_pg_port(self, port: int) -> str | None:
         return next((n.name for n in self.nodes if n.pg_port == port), None)
 
-    def cluster_json(self) -> dict | None:
-        """GET /cluster from the first node that answers."""
+    def cluster_json(self, skip: frozenset = frozenset()) -> dict | None:
+        """GET /cluster from the first node that answers (nodes in `skip` are not asked: a node whose
+        API is frozen or cut off would cost a full timeout per poll)."""
         for node in self.nodes:
+            if node.name in skip or node.name in self.frozen:
+                continue
             try:
                 return http_get_json(f"http://127.0.0.1:{node.api_port}/cluster", timeout=1.0)
             except (OSError, ValueError, urllib.error.URLError):
                 continue
         return None
 
-    def members(self) -> list[dict]:
-        c = self.cluster_json()
+    def members(self, skip: frozenset = frozenset()) -> list[dict]:
+        c = self.cluster_json(skip)
         return c.get("members", []) if c else []
 
-    def leader(self) -> str | None:
-        for m in self.members():
+    def leader(self, skip: frozenset = frozenset()) -> str | None:
+        for m in self.members(skip):
             if m.get("role") == "leader" and m.get("state") == "running":
                 return m["name"]
         return None
@@ -474,16 +491,120 @@ class PatroniCluster:
         self._switchover_thread.join(timeout)
         return self._switchover_result
 
-    def wait_for_new_leader(self, old: str, timeout: float = 60) -> tuple[str, float]:
-        """Polls /cluster until a running leader other than `old`. Returns (name, seconds)."""
-        t0 = time.time()
-        deadline = t0 + timeout
+    def wait_for_new_leader(self, old: str, timeout: float = 60, skip: frozenset = frozenset(),
+                            since: float | None = None) -> tuple[str, float]:
+        """Polls /cluster until a running leader other than `old`. Returns (name, seconds since
+        `since`, default the call)."""
+        t0 = since if since is not None else time.time()
+        deadline = time.time() + timeout
         while time.time() < deadline:
-            ldr = self.leader()
+            ldr = self.leader(skip)
             if ldr and ldr != old:
                 return ldr, time.time() - t0
             time.sleep(0.1)
         raise TimeoutError(f"no new leader after {timeout}s: {self.members()}")
+
+
+    # ---------------------------------------------------------------- faults (test_faults.py)
+    def freeze(self, name: str) -> None:
+        """SIGSTOP the node's Patroni process (its REST API and its raft node hang; PostgreSQL, a
+        separate process, keeps serving). `thaw` (also run by stop()) continues it."""
+        node = self.node(name)
+        os.kill(node.proc.pid, signal.SIGSTOP)
+        self.frozen.add(name)
+        log(f"SIGSTOP patroni {node.proc.pid} of {name}")
+
+    def thaw(self, name: str) -> None:
+        node = next((n for n in self.nodes + self.retired if n.name == name), None)
+        if node is None or name not in self.frozen:
+            return
+        self.frozen.discard(name)
+        if node.proc and node.proc.poll() is None:
+            os.kill(node.proc.pid, signal.SIGCONT)
+            log(f"SIGCONT patroni {node.proc.pid} of {name}")
+
+    def kill_postmaster(self, name: str) -> int:
+        """kill -9 one node's postmaster (Patroni restarts it). Returns the killed pid."""
+        node = self.node(name)
+        pid = node.postmaster_pid()
+        if not pid:
+            raise RuntimeError(f"no postmaster.pid for {name}")
+        node.extra_pids.update(descendants(pid))
+        os.kill(pid, signal.SIGKILL)
+        log(f"kill -9 postmaster {pid} of {name}")
+        return pid
+
+    def add_node(self, timeout: float = 120) -> Node:
+        """Adds a member to the running cluster: a new Patroni whose raft `partner_addrs` are the
+        current members (Patroni's raft joins a running cluster by itself: dynamic membership), which
+        clones a replica from the leader. Returns once it streams."""
+        taken = {n.name for n in self.nodes + self.retired}
+        i = len(taken) + 1
+        while f"node{i}" in taken:
+            i += 1
+        name = f"node{i}"
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        os.chown(d, self.uid, self.gid)
+        os.chmod(d, 0o700)
+        pg, api, raft = free_ports(3)
+        node = Node(name, pg, api, raft, d)
+        self.nodes.append(node)
+        self.n += 1
+        self._spawn(node)
+        log(f"added member {name} (pg {pg}, api {api}, raft {raft})")
+        self.wait_healthy(timeout)
+        return node
+
+    def remove_node(self, name: str) -> Node:
+        """Removes a replica member while its PostgreSQL keeps running: kill -9 of its Patroni (so
+        nothing stops the database or deletes its data), then its raft node is removed from the raft
+        cluster (the quorum is back to the remaining members). Its member key leaves /cluster when
+        its TTL expires. The node's postmaster is reaped by `reap_retired` / stop()."""
+        node = self.node(name)
+        if self.leader() == name:
+            raise RuntimeError(f"{name} is the leader")
+        pm = node.postmaster_pid()
+        if pm:
+            node.extra_pids.update([pm] + descendants(pm))
+        os.kill(node.proc.pid, signal.SIGKILL)
+        node.proc.wait(timeout=10)
+        self.nodes.remove(node)
+        self.retired.append(node)
+        self.n -= 1
+        log(f"kill -9 patroni {node.proc.pid} of {name}; removing its raft node")
+        self._raft_remove(f"127.0.0.1:{node.raft_port}")
+        return node
+
+    def _raft_remove(self, addr: str) -> None:
+        code = ("import sys; from pysyncobj.utility import TcpUtility\n"
+                "u = TcpUtility(timeout=5)\n"
+                "for p in sys.argv[2:]:\n"
+                "    try:\n"
+                "        r = u.executeCommand(p, ['remove', sys.argv[1]])\n"
+                "        print(p, r); break\n"
+                "    except Exception as e: print(p, repr(e))\n")
+        py = os.path.join(VENV, "bin", "python")
+        partners = [f"127.0.0.1:{n.raft_port}" for n in self.nodes]
+        r = subprocess.run([py, "-c", code, addr, *partners], capture_output=True, text=True, timeout=30)
+        log(f"raft remove {addr}: {r.stdout.strip()} {r.stderr.strip()[-200:]}")
+
+    def reap_retired(self) -> None:
+        """Kills what is left of removed members (their postmasters and backends) by pid."""
+        for node in self.retired:
+            victims = [p for p in node.extra_pids if pid_alive(p)]
+            pm = node.postmaster_pid()
+            if pm:
+                victims += [pm] + descendants(pm)
+            victims = list(dict.fromkeys(p for p in victims if pid_alive(p)))
+            if victims:
+                log(f"{node.name} (removed): SIGKILL {victims}")
+                kill_pids(victims)
+                wait_pids_gone(victims, 5)
+            if node.logfile:
+                node.logfile.close()
+                node.logfile = None
+        self.retired = []
 
 
 # --------------------------------------------------------------------------- seed config

@@ -17,6 +17,8 @@ export INTEG_PROXIES="$PROXIES"
 # --- system packages, only when missing
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
+# nft: test_faults.py cuts a node off with a table of its own (skipped without it)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
 # haproxy: a proxy kind when asked for, and always the peer of test_migrate_from_haproxy.py.
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
     need_apt+=(haproxy)
