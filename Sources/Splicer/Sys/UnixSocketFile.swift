@@ -12,14 +12,14 @@ public enum UnixSocketFile {
         let fd = socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         if fd < 0 { throw Errno(errno) }
         // A socket file left by a crashed process would make bind fail with EADDRINUSE.
-        unlink(path)
+        unsafe unlink(path)
         let rc = unsafe withUnsafePointer(to: &addr) {
             unsafe $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { unsafe bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if rc != 0 || Glibc.listen(fd, backlog) != 0 || (mode.map { chmod(path, mode_t($0)) != 0 } ?? false) {
+        if rc != 0 || Glibc.listen(fd, backlog) != 0 || (mode.map { unsafe chmod(path, mode_t($0)) != 0 } ?? false) {
             let e = errno
             _ = cepoll_close(fd)
-            if rc == 0 { unlink(path) }
+            if rc == 0 { unsafe unlink(path) }
             throw Errno(e)
         }
         return fd
