@@ -1,4 +1,5 @@
 import CEpoll
+import Foundation
 import Glibc
 import Testing
 @testable import gproxy
@@ -197,5 +198,39 @@ import Testing
         #expect(rc != 0 && errno == ECONNREFUSED)
         harness.stop()
         stopped = true
+    }
+}
+
+/// The listener's dispatch (`StatsServer.answer`): monitor URI first, then the stats page, else
+/// HAProxy's 503 — which, like HAProxy's, has no body for HEAD and says `connection: close` to an
+/// HTTP/1.0 client (found comparing the gproxy binary with haproxy 2.6 on the same config).
+@Suite struct MonitorListenerDispatchTests {
+    func server(stats: Bool) throws -> StatsServer {
+        var config = StatsConfig()
+        config.enabled = stats
+        config.uri = "/stats"
+        let s = StatsServer(bind: [], config: config, clientTimeoutMs: nil, control: try ControlLoop()) { StatsFixtures.snapshot }
+        s.monitor = MonitorEndpoint(uri: "/health", rules: MonitorRules(MonitorConfig(uri: "/health")) { _ in nil }!) { _ in 0 }
+        return s
+    }
+
+    func text(_ s: StatsServer, _ raw: String) -> String {
+        String(decoding: s.answer(Array(raw.utf8)) ?? [], as: UTF8.self)
+    }
+
+    @Test func otherURIsWithoutStatsGetHAProxys503() throws {
+        let s = try server(stats: false)
+        #expect(text(s, "GET /health HTTP/1.1\r\n\r\n") == MonitorHTTPHandlerTests.haproxy200)
+        #expect(text(s, "GET /other HTTP/1.1\r\n\r\n") == MonitorHTTPHandlerTests.haproxy503)
+        #expect(text(s, "HEAD /other HTTP/1.1\r\n\r\n") == String(MonitorHTTPHandlerTests.haproxy503.split(separator: "<html>")[0]))
+        #expect(text(s, "GET /other HTTP/1.0\r\n\r\n")
+            == MonitorHTTPHandlerTests.haproxy503.replacingOccurrences(of: "\r\n\r\n", with: "\r\nconnection: close\r\n\r\n"))
+        #expect(text(s, "GET /stats HTTP/1.1\r\n\r\n") == MonitorHTTPHandlerTests.haproxy503)
+    }
+
+    @Test func otherURIsWithStatsGetThePage() throws {
+        let s = try server(stats: true)
+        #expect(text(s, "GET /health HTTP/1.1\r\n\r\n") == MonitorHTTPHandlerTests.haproxy200)
+        #expect(text(s, "GET /stats;csv HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
     }
 }

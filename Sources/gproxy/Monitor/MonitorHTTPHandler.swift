@@ -6,7 +6,8 @@
 /// reduced to its path first); method, headers and body are ignored; the answer is HAProxy's
 /// built-in 200 "Service ready." or 503 page, with `connection: close` for an HTTP/1.0 request, and
 /// the connection is closed after it. A request for any other URI goes to the stats page when the
-/// proxy has one, otherwise it gets the same 503 (HAProxy: no backend).
+/// proxy has one (`otherURIs: .stats`), otherwise it gets the same 503 (HAProxy: no backend), HEAD and
+/// HTTP/1.0 included.
 ///
 /// gproxy addition: a stopping process (SIGUSR1) answers 503 to every monitor request it still
 /// reads. Its listeners close at soft stop, as HAProxy's, so new probes are refused or reach the
@@ -15,19 +16,26 @@ enum MonitorHTTPHandler {
     enum Answer: Equatable {
         /// More bytes are needed.
         case incomplete
-        /// Not the monitor URI: the stats page (if any) answers.
+        /// Not the monitor URI (or not HTTP): the stats page answers.
         case other
         case response([UInt8])
     }
 
-    static func handle(_ bytes: [UInt8], uri: String, stopping: Bool, failing: () -> Bool) -> Answer {
+    /// Who answers a request for another URI.
+    enum OtherURIs { case stats, unavailable }
+
+    static func handle(_ bytes: [UInt8], uri: String, otherURIs: OtherURIs = .stats, stopping: Bool,
+                       failing: () -> Bool) -> Answer {
         switch StatsHTTPHandler.parse(bytes) {
         case .incomplete: return .incomplete
         case .failure: return .other  // the stats handler words the 400/414/431
         case .request(let req):
-            guard req.uri == uri else { return .other }
+            let head = req.method == "HEAD", http10 = req.version == "HTTP/1.0"
+            guard req.uri == uri else {
+                return otherURIs == .stats ? .other : .response(answer(503, head: head, http10: http10))
+            }
             let ok = !stopping && !failing()
-            return .response(answer(ok ? 200 : 503, head: req.method == "HEAD", http10: req.version == "HTTP/1.0"))
+            return .response(answer(ok ? 200 : 503, head: head, http10: http10))
         }
     }
 

@@ -62,17 +62,14 @@ final class StatsServer: @unchecked Sendable {
     var adminEnabled: Bool { config.admin }
 
     /// The answer to the request bytes read so far (nil: incomplete): the monitor endpoint first,
-    /// then the stats page, or HAProxy's 503 for a monitor-only listener.
+    /// then the stats page, or HAProxy's 503 on a monitor-only listener.
     func answer(_ input: [UInt8]) -> [UInt8]? {
         if let monitor {
-            switch MonitorHTTPHandler.handle(input, uri: monitor.uri, stopping: stopping, failing: monitor.failing) {
+            switch MonitorHTTPHandler.handle(input, uri: monitor.uri, otherURIs: config.enabled ? .stats : .unavailable,
+                                             stopping: stopping, failing: monitor.failing) {
             case .incomplete: return nil
             case .response(let bytes): return bytes
-            case .other:
-                if !config.enabled {
-                    if case .failure(let status) = StatsHTTPHandler.parse(input) { return StatsHTTPHandler.error(status) }
-                    return MonitorHTTPHandler.answer(503, head: false, http10: false)
-                }
+            case .other: break  // the stats page, or its 400/414/431 for a malformed request
             }
         }
         return StatsHTTPHandler.handle(input, config: config, admin: admin, snapshot: snapshot)
