@@ -1,7 +1,9 @@
 """Client-side load for test_vip.py, run inside the client namespace (`ip netns exec ... python3
 vip_load.py OUT HOST WRITE_PORT RUN WRITERS`): WRITERS writers, each one INSERT per 100 ms on a new
 connection through HOST:WRITE_PORT (the VIP), and one prober doing a bare TCP connect to the same
-address every 20 ms. One JSON line per attempt in OUT (flushed at once), so the harness reads what
+address every 20 ms. Writers use libpq connect_timeout=15 as test_real_cluster.py's, so a client held
+in gproxy's queue during an election (or a SYN retransmitted across the VIP move) shows as a slow
+write, not an error. One JSON line per attempt in OUT (flushed at once), so the harness reads what
 happened even after a SIGTERM:
 
     {"w": 0, "k": "run:0:17", "t0": ..., "t1": ..., "ok": true, "port": 5433}    # port: inet_server_port()
@@ -38,7 +40,7 @@ def main(out_path: str, host: str, port: int, run: str, writers: int) -> None:
             t0 = time.time()
             rec = {"w": w, "k": key, "t0": t0}
             try:
-                conn = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres", connect_timeout=2,
+                conn = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres", connect_timeout=15,
                                         options="-c statement_timeout=3000")
                 conn.autocommit = True
                 try:
