@@ -23,6 +23,10 @@ command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
     need_apt+=(haproxy)
 fi
+# test_vip.py: keepalived (VRRP) in network namespaces, curl for its checks, nft for the NAT to the cluster.
+command -v keepalived >/dev/null || [ -x /usr/sbin/keepalived ] || need_apt+=(keepalived)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -q && apt-get install -y -q "${need_apt[@]}"
 fi

@@ -95,8 +95,8 @@ private let badConfigs: [BadConfig] = [
                 + "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options."),
     BadConfig("balance uri", cfg("backend b", "  balance uri"), "t.cfg:2: balance 'uri' is not implemented by gproxy"),
     BadConfig("mode http without stats", cfg("listen a", "  mode http", "  bind :1"),
-              "t.cfg:2: proxy 'a' : 'mode http' is only supported for the stats page; HTTP proxying is not "
-                + "implemented by gproxy (TCP only)"),
+              "t.cfg:2: proxy 'a' : 'mode http' is only supported for the stats page and 'monitor-uri'; HTTP "
+                + "proxying is not implemented by gproxy (TCP only)"),
     BadConfig("stats scope", cfg("listen s", "  mode http", "  bind :1", "  stats enable", "  stats scope pg"),
               "t.cfg:5: keyword 'stats scope' is not implemented by gproxy"),
     BadConfig("trailing backslash is no continuation", cfg("backend b", "  server s1 127.0.0.1:1 \\", "  check"),

@@ -15,13 +15,13 @@ enum ConfigKeywordTables {
 
     /// Proxy-section keywords HAProxy 2.6 accepts and gproxy refuses.
     static let proxyNotImplemented: Set<String> = [
-        "acl", "backlog", "bind-process", "capture", "clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl",
+        "backlog", "bind-process", "capture", "clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl",
         "compression", "cookie", "declare", "description", "disabled", "dispatch", "dynamic-cookie-key",
         "email-alert", "enabled", "errorfile", "errorfiles", "errorloc", "errorloc302", "errorloc303",
         "external-check", "filter", "force-persist", "fullconn", "grace", "hash-balance-factor", "hash-type",
         "http-after-response", "http-error", "http-request", "http-response", "http-reuse", "http-send-name-header",
         "id", "ignore-persist", "log-format", "log-format-sd", "log-tag",
-        "max-keep-alive-queue", "max-session-srv-conns", "monitor", "monitor-uri", "persist", "rate-limit",
+        "max-keep-alive-queue", "max-session-srv-conns", "persist", "rate-limit",
         "redirect", "server-template", "source", "srvtcpka-cnt", "srvtcpka-idle",
         "srvtcpka-intvl", "stick", "stick-table", "tcp-check", "tcp-request", "tcp-response", "unique-id-format",
         "unique-id-header", "use-fcgi-app", "use-server", "error-log-format",

@@ -222,6 +222,8 @@ struct ProxyConfig: Equatable, Sendable {
     var httpCheckExpects: [HTTPCheckExpect] = []
     var servers: [ServerConfig] = []
     var stats = StatsConfig()
+    /// `monitor-uri`, `monitor fail` and their `acl`s (see `MonitorConfig`).
+    var monitor = MonitorConfig()
     /// gproxy's opt-in Patroni-aware routing (`patroni primary|replica ...`); nil = HAProxy semantics.
     var patroni: PatroniPolicy?
     /// `load-server-state-from-file`; nil = not set (HAProxy: none; a reload still carries state).

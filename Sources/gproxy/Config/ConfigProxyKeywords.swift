@@ -39,6 +39,7 @@ extension ConfigParser {
         case "stats": parseStats(words, &state)
         case "server", "default-server": parseServerLine(words, &state)
         case "patroni": parsePatroni(words, &state)
+        case "monitor-uri", "monitor", "acl": parseMonitorKeyword(words, &state)
         case "load-server-state-from-file":
             guard words.count >= 2 else {
                 return error("'load-server-state-from-file' expects 'global', 'local' or 'none'. Got no argument.")

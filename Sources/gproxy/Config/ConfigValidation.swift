@@ -7,6 +7,7 @@ extension ConfigParser {
     mutating func validate() {
         for index in finished.indices {
             validateProxy(index)
+            validateMonitor(index)
         }
     }
 
@@ -22,9 +23,9 @@ extension ConfigParser {
             addWarning("'stats' statement ignored for \(type) '\(name)' as it requires HTTP mode.", at: declared)
             proxy.stats.enabled = false
         }
-        if proxy.mode == .http, !proxy.stats.enabled {
-            error("\(type) '\(name)' : 'mode http' is only supported for the stats page; HTTP proxying is not "
-                + "implemented by gproxy (TCP only)", at: state.modeLocation ?? declared)
+        if proxy.mode == .http, !proxy.stats.enabled, proxy.monitor.uri == nil {
+            error("\(type) '\(name)' : 'mode http' is only supported for the stats page and 'monitor-uri'; HTTP "
+                + "proxying is not implemented by gproxy (TCP only)", at: state.modeLocation ?? declared)
         }
         if proxy.httplog, proxy.mode != .http {
             addWarning("'option httplog' not usable with \(type) '\(name)' (needs 'mode http'). "

@@ -86,14 +86,28 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
         let snapshot: @Sendable () -> StatsSnapshot = { [collector] in collector.snapshot() }
         for pi in plan.statsProxies {
             let p = config.proxies[pi]
-            statsServers.append(StatsServer(bind: p.binds.map { ($0.host, $0.port) }, config: p.stats,
-                                            clientTimeoutMs: p.timeouts.client, inherited: inherited,
-                                            control: control, snapshot: snapshot))
+            let server = StatsServer(bind: p.binds.map { ($0.host, $0.port) }, config: p.stats,
+                                     clientTimeoutMs: p.timeouts.client, inherited: inherited,
+                                     control: control, snapshot: snapshot)
+            server.monitor = Self.monitorEndpoint(of: p, config: config, plan: plan, engine: engine)
+            statsServers.append(server)
         }
         for sock in config.global.statsSockets {
             runtimeSockets.append(RuntimeSocketServer(config: sock, admin: self, control: control))
         }
         inherited.closeRest()
+    }
+
+    /// The proxy's `monitor-uri` endpoint, its `nbsrv()` read from the published routing table.
+    private static func monitorEndpoint(of p: ProxyConfig, config: GProxyConfig, plan: EngineBuilder.Plan,
+                                        engine: Engine) -> MonitorEndpoint? {
+        guard let uri = p.monitor.uri else { return nil }
+        let rules = MonitorRules(p.monitor) { name in
+            plan.backendProxies.firstIndex { config.proxies[$0].name == name }
+        }
+        guard let rules else { return nil }  // validation refuses unknown names
+        let publisher = engine.publisher
+        return MonitorEndpoint(uri: uri, rules: rules) { b in publisher.load().backends[b].eligibleServers.count }
     }
 
     /// Servers start from a saved state instead of HAProxy's "every server UP": first from the

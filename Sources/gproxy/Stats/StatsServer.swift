@@ -33,6 +33,10 @@ final class StatsServer: @unchecked Sendable {
     var loop: EventLoop { control.loop }
     /// Serves `stats admin` form posts; set before `start()`.
     var admin: (any RuntimeAdmin)?
+    /// The proxy's `monitor-uri` endpoint, answered before the stats page; set before `start()`.
+    var monitor: MonitorEndpoint?
+    /// Set at `stop()` (soft stop): a monitor request still being read is answered 503.
+    private(set) var stopping = false
     /// Loop thread only, after `start()`.
     private var listeners: [StatsListener] = []
     var connections = 0
@@ -56,6 +60,20 @@ final class StatsServer: @unchecked Sendable {
     }
 
     var adminEnabled: Bool { config.admin }
+
+    /// The answer to the request bytes read so far (nil: incomplete): the monitor endpoint first,
+    /// then the stats page, or HAProxy's 503 on a monitor-only listener.
+    func answer(_ input: [UInt8]) -> [UInt8]? {
+        if let monitor {
+            switch MonitorHTTPHandler.handle(input, uri: monitor.uri, otherURIs: config.enabled ? .stats : .unavailable,
+                                             stopping: stopping, failing: monitor.failing) {
+            case .incomplete: return nil
+            case .response(let bytes): return bytes
+            case .other: break  // the stats page, or its 400/414/431 for a malformed request
+            }
+        }
+        return StatsHTTPHandler.handle(input, config: config, admin: admin, snapshot: snapshot)
+    }
 
     /// Binds (or takes the inherited sockets) and starts accepting on the control loop.
     func start() throws {
@@ -86,6 +104,7 @@ final class StatsServer: @unchecked Sendable {
     /// Stops accepting and closes the listening sockets; connections in progress finish.
     func stop() {
         control.sync { [self] in
+            stopping = true
             for l in listeners { l.close() }
             listeners = []
             for case let fd? in inheritedFDs { _ = cepoll_close(fd) }
@@ -222,7 +241,7 @@ private final class StatsConnection: EventHandler {
             default: close(); return
             }
         }
-        if let response = StatsHTTPHandler.handle(input, config: server.config, admin: server.admin, snapshot: server.snapshot) {
+        if let response = server.answer(input) {
             respond(response)
         } else if eof || input.count > StatsHTTPHandler.maxRequestBytes {
             close()
