@@ -8,7 +8,7 @@ final class EngineHarness: @unchecked Sendable {
     init(servers: [UInt16], workers: Int = 2, balance: BalanceAlgorithm = .roundrobin, maxconn: [Int]? = nil,
          clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
-         weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false,
+         weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false, maxPipes: Int = 0,
          logger: (@Sendable (SessionRecord) -> Void)? = nil) throws {
         let specs = servers.enumerated().map { i, p in
             ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
@@ -23,7 +23,8 @@ final class EngineHarness: @unchecked Sendable {
                                      alwaysSpliceResponse: alwaysSplice)],
             backends: [BackendSpec(name: "be", servers: specs, balance: balance, connectTimeout: connectTimeout,
                                    serverTimeout: serverTimeout, queueTimeout: queueTimeout, retries: retries,
-                                   redispatch: redispatch)])
+                                   redispatch: redispatch)],
+            maxPipes: maxPipes)
         engine = try Engine(spec: spec)
         engine.sessionLogger = logger
         port = engine.boundAddresses[0][0].port
