@@ -89,6 +89,16 @@ import Testing
             .contains("Cannot open configuration file/directory /nonexistent.cfg : No such file or directory"))
     }
 
+    @Test func checkFailsOnAServerAddressThatDoesNotResolve() throws {
+        let path = Self.write("backend b\n    server s1 no-such-host.invalid:5432\n    server s2 127.0.0.300:5432\n")
+        defer { unlink(path) }
+        let (status, out, err) = try Self.run(["-c", "-f", path])
+        #expect(status == 1)
+        #expect(!out.contains("valid"))
+        #expect(err.contains("\(path):2: 'server b/s1' : could not resolve address 'no-such-host.invalid'.\n"))
+        #expect(err.contains("\(path):3: 'server b/s2' : could not resolve address '127.0.0.300'.\n"))
+    }
+
     /// Starts gproxy on a config with one listen in front of an echo-ish simulated node.
     final class Running {
         let process = Process()

@@ -208,8 +208,10 @@ enum ConfigAddress {
     }
 
     /// A `server` address: `host[:port]`; no port or port 0 means "the port the client connected to".
-    /// Hostnames are kept as written (resolved at start-up, not by `-c`).
-    static func parseServer(_ text: String, environment: [String: String]) -> Result<(host: String, port: UInt16), AddressError> {
+    /// An IP literal comes back canonical with `numeric` set; a host name comes back as written (the
+    /// validation step resolves it).
+    static func parseServer(_ text: String, environment: [String: String])
+        -> Result<(host: String, port: UInt16, numeric: Bool), AddressError> {
         let expanded = ConfigTokenizer.expandAddressVariables(text, environment: environment)
         if expanded.isEmpty {
             return .failure("'\(text)' resolves to an empty address (environment variable missing?)")
@@ -239,14 +241,16 @@ enum ConfigAddress {
             port = ConfigValues.atol(portText)
             if port > 65535 { return .failure("invalid port '\(portText)'") }
         }
+        var isNumeric = false
         if let numeric = numericHost(host, family: split.family) {
             host = numeric
+            isNumeric = true
         } else if split.family != .any || host.isEmpty || host.contains(":") || host.contains("[") {
             return .failure("invalid address: '\(host)' in '\(text)'")
         }
         if host == "0.0.0.0" || host == "::" {
             return .failure("server address '\(text)' (forward to the client's destination address) is not implemented by gproxy")
         }
-        return .success((host, UInt16(port)))
+        return .success((host, UInt16(port), isNumeric))
     }
 }

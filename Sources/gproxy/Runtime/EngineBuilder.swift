@@ -4,8 +4,8 @@ import Splicer
 
 /// Turns the parsed configuration into the engine's runtime description: which proxies become
 /// relaying frontends and backends (mode tcp), which become stats listeners (mode http with
-/// `stats enable`), with server names resolved to addresses. Resolution happens here, at start-up,
-/// not under `-c`, as in HAProxy.
+/// `stats enable`). Server addresses come resolved from the configuration reader (`-c` and start-up
+/// resolve once, as HAProxy does); only a hand-built `ServerConfig` without one is resolved here.
 struct EngineBuilder {
     struct Plan {
         var spec: EngineSpec
@@ -14,7 +14,8 @@ struct EngineBuilder {
         var backendProxies: [Int]
         /// Config proxy indices of stats listeners.
         var statsProxies: [Int]
-        /// Resolved server addresses per engine backend (the check address defaults to these).
+        /// Numeric server addresses per engine backend (the check address defaults to these); no
+        /// further resolution is needed.
         var serverHosts: [[String]]
     }
 
@@ -35,7 +36,7 @@ struct EngineBuilder {
             var servers: [ServerSpec] = []
             var resolved: [String] = []
             for s in p.servers {
-                guard let ip = EngineBuilder.resolve(s.host), let addr = SocketAddress(ip: ip, port: s.port) else {
+                guard let ip = s.address ?? EngineBuilder.resolve(s.host), let addr = SocketAddress(ip: ip, port: s.port) else {
                     errors.append(ConfigDiagnostic(file: s.file, line: s.line,
                                                    message: "'server \(p.name)/\(s.name)' : could not resolve address '\(s.host)'."))
                     continue
@@ -90,7 +91,8 @@ struct EngineBuilder {
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         let spec = EngineSpec(workers: workers, globalMaxconn: globalMaxconn, frontends: frontends, backends: backends,
-                              pipeSize: config.global.pipeSize ?? EngineBuilder.defaultPipeSize)
+                              pipeSize: config.global.pipeSize ?? EngineBuilder.defaultPipeSize,
+                              maxPipes: config.global.maxpipes ?? 0)
         return Plan(spec: spec, frontendProxies: frontendProxies, backendProxies: backendProxies,
                     statsProxies: statsProxies, serverHosts: hosts)
     }
