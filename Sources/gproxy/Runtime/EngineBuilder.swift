@@ -124,6 +124,23 @@ struct EngineBuilder {
     /// perf/RESULTS.md). `tune.pipesize` overrides it (HAProxy's default is the kernel's).
     static let defaultPipeSize = 262_144
 
+    /// File descriptors the configuration needs at full load, after HAProxy's `maxsock` (2 × maxconn +
+    /// 2 × maxpipes + listeners + checks + 3 per thread + 10): two sockets per connection, two per pipe
+    /// when `maxpipes` caps them, each worker's own listening socket per bind (SO_REUSEPORT), one per
+    /// checked server, the stats listeners and sockets, three per worker (epoll, eventfd, spare) and
+    /// ten for the process (standard streams, log sockets, the checker's loop).
+    static func requiredFileDescriptors(config: GProxyConfig, workers: Int, maxconn: Int) -> Int {
+        var listeners = config.global.statsSockets.count
+        var checks = 0
+        for p in config.proxies {
+            if p.kind.hasFrontend { listeners += p.binds.count * (p.mode == .tcp ? workers : 1) }
+            for s in p.servers where s.check { checks += 1 }
+        }
+        // atol() lets `maxconn` be anything: clamp so the sum cannot overflow.
+        func bounded(_ n: Int) -> Int { min(max(n, 0), Int(Int32.max)) }
+        return 2 * bounded(maxconn) + 2 * bounded(config.global.maxpipes ?? 0) + listeners + checks + 3 * workers + 10
+    }
+
     /// HAProxy derives the process maxconn from the fd limit; each gproxy session needs two sockets
     /// plus pipes while bytes are in flight.
     static func automaticMaxconn(fdLimit: Int) -> Int { max(100, (fdLimit - 100) / 3) }
