@@ -4,11 +4,12 @@
 Configs (written to a scratch directory, removed afterwards):
   servers-10k   one backend with 10,000 `server` lines
   servers-40k   one backend with 40,000 `server` lines
-  directives-50M  ~50 MB: many small listen sections, each with a few servers and keywords
+  keywords-50M    ~50 MB of keyword lines in one listen section
+  proxies-50M     ~50 MB of small listen sections (~84k), each with 8 servers and a few keywords
 
-Each proxy runs `-c -f FILE` `--reps` times; the script prints the median wall time and the peak RSS
-(ru_maxrss of the child, via resource.getrusage(RUSAGE_CHILDREN) deltas: the child is waited for with
-os.wait4, which returns its own rusage). Nothing listens: `-c` only reads and validates.
+Each proxy runs `-c -q -f FILE` `--reps` times; the script prints the median wall time, the median CPU
+time (user + system: the box is shared, so wall time includes waiting for a core) and the peak RSS
+(GNU time's %M, the proxy alone). Nothing listens: `-c` only reads and validates.
 
 Usage: python3 perf/config_load.py [--reps 3] [--only servers-10k,...] [--keep]
 """
@@ -25,6 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _lab import gproxy_bin, need  # noqa: E402
+
+TIME = "/usr/bin/time"  # GNU time (apt-get install -y time): max RSS of the proxy alone
 
 HEAD = """global
     maxconn 1000
@@ -67,23 +70,40 @@ def directives_config(target_bytes: int) -> str:
     return "".join(parts)
 
 
+def keywords_config(target_bytes: int) -> str:
+    """One listen section and ~50 MB of keyword lines that build nothing new (settings overwritten)."""
+    parts = [HEAD, "listen one\n    bind 127.0.0.1:15000\n    server s1 10.0.0.1:5432\n"]
+    block = ("    timeout connect 5s\n    timeout server 30s\n    balance roundrobin\n    retries 3\n"
+             "    option redispatch\n    # a comment line, as long as a typical one in a tuned config\n")
+    parts.append(block * (target_bytes // len(block) + 1))
+    return "".join(parts)
+
+
 CONFIGS = {
     "servers-10k": lambda: servers_config(10_000),
     "servers-40k": lambda: servers_config(40_000),
-    "directives-50M": lambda: directives_config(50 * 1024 * 1024),
+    "keywords-50M": lambda: keywords_config(50 * 1024 * 1024),
+    "proxies-50M": lambda: directives_config(50 * 1024 * 1024),
 }
 
 
-def run_once(argv: list[str]) -> tuple[float, int, int, str]:
-    """(wall seconds, max RSS KiB, exit status, last stderr line) of one run."""
-    start = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
-    tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-    return wall, usage.ru_maxrss, p.returncode, tail[0]
+def run_once(argv: list[str]) -> tuple[float, float, int, int, str]:
+    """(wall seconds, CPU seconds, max RSS KiB, exit status, last stderr line) of one run.
+
+    Measured by /usr/bin/time around the proxy: this script's own memory (the generated config) would
+    otherwise count in the child's ru_maxrss, which includes the forked image before exec."""
+    report = tempfile.NamedTemporaryFile(prefix="config-load-time-", delete=False)
+    report.close()
+    try:
+        p = subprocess.run([TIME, "-o", report.name, "-f", "%e %U %S %M"] + argv,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(report.name) as f:
+            fields = f.read().split()[-4:]
+    finally:
+        os.unlink(report.name)
+    wall, user, system, rss = float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
+    tail = p.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return wall, user + system, rss, p.returncode, tail[0]
 
 
 def main() -> int:
@@ -97,7 +117,7 @@ def main() -> int:
     scratch = tempfile.mkdtemp(prefix="gproxy-config-load-")
     try:
         print(f"gproxy: {gproxy}\nhaproxy: {haproxy}\n")
-        print(f"{'config':16} {'MB':>6}  {'proxy':8} {'median s':>9} {'max RSS MB':>11}  exit")
+        print(f"{'config':16} {'MB':>6}  {'proxy':8} {'wall s':>8} {'CPU s':>8} {'max RSS MB':>11}  exit")
         for name in args.only.split(","):
             path = os.path.join(scratch, name + ".cfg")
             with open(path, "w") as f:
@@ -106,10 +126,11 @@ def main() -> int:
             for proxy, binary in (("gproxy", gproxy), ("haproxy", haproxy)):
                 runs = [run_once([binary, "-c", "-q", "-f", path]) for _ in range(args.reps)]
                 wall = statistics.median(r[0] for r in runs)
-                rss = max(r[1] for r in runs) / 1024
-                status = runs[-1][2]
-                note = "" if status == 0 else f"  ({runs[-1][3][:80]})"
-                print(f"{name:16} {mb:6.1f}  {proxy:8} {wall:9.2f} {rss:11.1f}  {status}{note}", flush=True)
+                cpu = statistics.median(r[1] for r in runs)
+                rss = max(r[2] for r in runs) / 1024
+                status = runs[-1][3]
+                note = "" if status == 0 else f"  ({runs[-1][4][:80]})"
+                print(f"{name:16} {mb:6.1f}  {proxy:8} {wall:8.2f} {cpu:8.2f} {rss:11.1f}  {status}{note}", flush=True)
     finally:
         if args.keep:
             print(f"configs kept in {scratch}")

@@ -17,12 +17,17 @@ enum ConfigLoader {
             case .success(let found): files = found
             }
             for file in files {
-                guard let data = readFile(file.path) else {
+                guard let f = withCString(file.path, { fopen($0, "rb") }) else {
                     throw ConfigErrors(errors: [ConfigDiagnostic(
                         file: file.name, line: 0,
                         message: "Cannot open configuration file/directory \(file.name) : \(errnoText())")])
                 }
-                parser.parseFile(data, name: file.name)
+                defer { fclose(f) }
+                parser.parseFile(name: file.name) { forEachLine(of: f, $0) }
+                if ferror(f) != 0 {
+                    throw ConfigErrors(errors: [ConfigDiagnostic(
+                        file: file.name, line: 0, message: "Cannot read configuration file \(file.name) : \(errnoText())")])
+                }
             }
         }
         return try result(of: &parser)
@@ -123,21 +128,31 @@ enum ConfigLoader {
         }
     }
 
-    static func readFile(_ path: String) -> [UInt8]? { readFile(Array(path.utf8)) }
-
-    static func readFile(_ path: [UInt8]) -> [UInt8]? {
-        guard let f = withCString(path, { fopen($0, "rb") }) else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var info = stat()
-        if fstat(fileno(f), &info) == 0, info.st_size > 0 { bytes.reserveCapacity(Int(info.st_size)) }
-        var buffer = [UInt8](repeating: 0, count: 65536)
+    /// A file's lines as fgets() gives them to HAProxy (same rules as `ConfigTokenizer.forEachLine`),
+    /// read one at a time so a large file never sits whole in memory.
+    static func forEachLine(of f: UnsafeMutablePointer<FILE>, _ body: (RawConfigLine) -> Bool)
+        -> (line: Int, message: String)? {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(buffer) }
+        var number = 1
         while true {
-            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
-            if n < buffer.count { break }
+            let n = getline(&buffer, &capacity, f)
+            guard n > 0, let start = buffer else { return nil }  // end of file (ferror tells a failure)
+            let bytes = UnsafeRawBufferPointer(start: start, count: n)
+            let hasLF = bytes[n - 1] == 0x0A
+            let content = hasLF ? n - 1 : n
+            if let nul = bytes[..<content].firstIndex(of: 0) {
+                // strlen() stops at the NUL: HAProxy parses the head of the line, then gives up on the file.
+                guard body(RawConfigLine(number: number, bytes: ArraySlice(bytes[..<nul]))) else { return nil }
+                return (number, "Stray NUL character at position \(nul + 1).")
+            }
+            guard body(RawConfigLine(number: number, bytes: ArraySlice(bytes[..<content]))) else { return nil }
+            if !hasLF {
+                return (number, "Missing LF on last line, file might have been truncated at position \(content + 1).")
+            }
+            number += 1
         }
-        return ferror(f) == 0 ? bytes : nil
     }
 
     private static func errnoText() -> String { String(cString: strerror(errno)) }

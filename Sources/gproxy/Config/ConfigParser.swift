@@ -99,15 +99,24 @@ struct ConfigParser {
 
     // MARK: files and lines
 
+    /// A file's lines, handed one by one to the parser's callback (false = stop); returns the file's
+    /// trailing diagnostic (missing final LF, stray NUL), if any.
+    typealias LineScanner = ((RawConfigLine) -> Bool) -> (line: Int, message: String)?
+
     /// Parses one file's bytes. Sections do not continue across files; defaults do.
     mutating func parseFile(_ data: [UInt8], name: String) {
+        parseFile(name: name) { ConfigTokenizer.forEachLine(data, $0) }
+    }
+
+    /// Parses one file, line by line as `scan` reads them (a large file is never held whole).
+    mutating func parseFile(name: String, lines scan: LineScanner) {
         closeSection()
         file = name
         line = 0
         section = .none
         fatalInFile = 0
         var stopped = false
-        let trailer = ConfigTokenizer.forEachLine(data) { raw in
+        let trailer = scan { raw in
             line = raw.number
             if fatalInFile >= Self.maxFatalErrors {
                 error("too many fatal errors (\(Self.maxFatalErrors)), stopping now.")
