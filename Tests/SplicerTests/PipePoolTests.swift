@@ -39,4 +39,48 @@ import Testing
         #expect(pool.inUse == 0)
         pool.closeAll()
     }
+
+    /// `maxpipes`: one process-wide cap shared by every worker's pool; a pipe parked back in a pool
+    /// counts as free, not used.
+    @Test func maxpipesCapsPipesInUseAcrossWorkers() throws {
+        let gauge = PipeGauge(limit: 3)
+        var a = PipePool(capacity: 4, pipeSize: 0, gauge: gauge)
+        var b = PipePool(capacity: 4, pipeSize: 0, gauge: gauge)
+        let p1 = try #require(Self.take(&a))
+        let p2 = try #require(Self.take(&a))
+        let p3 = try #require(Self.take(&b))
+        #expect(Self.take(&b) == nil)
+        #expect(Self.take(&a) == nil)
+        #expect(gauge.used == 3 && gauge.free == 0)
+        a.giveBack(p1)
+        #expect(gauge.used == 2 && gauge.free == 1)
+        let p4 = try #require(Self.take(&b))  // b's own pool is empty: a new pipe, within the cap again
+        #expect(gauge.used == 3 && gauge.free == 1)
+        // Bytes that must be parked are never refused for the cap (the pipe is their only buffer).
+        let parked = try #require(Self.take(&b, minimum: 100, pastLimit: true))
+        #expect(gauge.used == 4)
+        b.discard(parked)
+        a.giveBack(p2)
+        b.giveBack(p3)
+        b.giveBack(p4)
+        #expect(gauge.used == 0 && gauge.free == 4)
+        a.closeAll()
+        b.closeAll()
+        #expect(gauge.free == 0)
+    }
+
+    @Test func withoutMaxpipesOnlyTheCountsAreKept() throws {
+        let gauge = PipeGauge(limit: 0)
+        var pool = PipePool(capacity: 1, pipeSize: 0, gauge: gauge)
+        var taken: [Pipe] = []
+        for _ in 0..<5 { if let p = pool.take() { taken.append(p) } }
+        #expect(taken.count == 5 && gauge.used == 5)
+        for p in taken { pool.giveBack(p) }  // the pool keeps one, closes the rest
+        #expect(gauge.used == 0 && gauge.free == 1)
+        pool.closeAll()
+    }
+
+    private static func take(_ pool: inout PipePool, minimum: Int = 1, pastLimit: Bool = false) -> Pipe? {
+        pool.take(minimum: minimum, pastLimit: pastLimit)
+    }
 }

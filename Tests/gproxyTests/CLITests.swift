@@ -89,6 +89,62 @@ import Testing
             .contains("Cannot open configuration file/directory /nonexistent.cfg : No such file or directory"))
     }
 
+    @Test func checkFailsOnAServerAddressThatDoesNotResolve() throws {
+        let path = Self.write("backend b\n    server s1 no-such-host.invalid:5432\n    server s2 127.0.0.300:5432\n")
+        defer { unlink(path) }
+        let (status, out, err) = try Self.run(["-c", "-f", path])
+        #expect(status == 1)
+        #expect(!out.contains("valid"))
+        #expect(err.contains("\(path):2: 'server b/s1' : could not resolve address 'no-such-host.invalid'.\n"))
+        #expect(err.contains("\(path):3: 'server b/s2' : could not resolve address '127.0.0.300'.\n"))
+    }
+
+    /// Runs the binary under `soft`/`hard` RLIMIT_NOFILE (set by the shell before exec, so the pid is gproxy's).
+    static func startLimited(soft: Int, hard: Int, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let quoted = args.map { "'\($0)'" }.joined(separator: " ")
+        p.arguments = ["-c", "ulimit -S -n \(soft) && ulimit -H -n \(hard) && exec '\(binary)' \(quoted)"]
+        p.standardOutput = Pipe()
+        p.standardError = Pipe()
+        try p.run()
+        return p
+    }
+
+    /// HAProxy raises RLIMIT_NOFILE to what the global maxconn needs (two sockets per connection plus
+    /// listeners, checks and its own), and refuses to start when it cannot (strict-limits, 2.6's default).
+    @Test func anExplicitMaxconnTheFDLimitCannotHoldIsRefused() throws {
+        let port = RuntimeHarness.freePort()
+        let config = Self.write("global\n    maxconn 1000\n    nbthread 1\nlisten rw\n    bind 127.0.0.1:\(port)\n"
+            + "    server s 127.0.0.1:1\n")
+        defer { unlink(config) }
+        let p = try Self.startLimited(soft: 512, hard: 1024, ["-f", config])
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        guard RuntimeHarness.eventually(5000, { !p.isRunning }) else {
+            Issue.record("started although maxconn 1000 cannot fit in 1024 file descriptors")
+            return
+        }
+        let err = (p.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile()
+        #expect(p.terminationStatus == 1)
+        let text = String(decoding: err, as: UTF8.self)
+        #expect(text.contains("Cannot raise FD limit to 2014, limit is 1024."), "\(text)")
+    }
+
+    @Test func aMaxconnThatFitsUnderTheHardLimitRaisesTheSoftLimitAndStarts() throws {
+        let port = RuntimeHarness.freePort()
+        let config = Self.write("global\n    maxconn 400\n    nbthread 1\nlisten rw\n    bind 127.0.0.1:\(port)\n"
+            + "    server s 127.0.0.1:1\n")
+        defer { unlink(config) }
+        let p = try Self.startLimited(soft: 256, hard: 1024, ["-f", config])
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        #expect(RuntimeHarness.eventually { (try? SimulatedTestClient(port: port)) != nil })
+        #expect(p.isRunning)
+        let limits = try String(contentsOfFile: "/proc/\(p.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let soft = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Int($0) } ?? 0
+        #expect(soft >= 2 * 400 + 14, "\(line)")
+    }
+
     /// Starts gproxy on a config with one listen in front of an echo-ish simulated node.
     final class Running {
         let process = Process()
@@ -161,9 +217,10 @@ import Testing
         let cluster = try SimulatedCluster(memberCount: 1)
         defer { cluster.stop() }
         let port = RuntimeHarness.freePort()
+        // No global maxconn: an explicit one that 48 fds cannot hold is refused at start-up (see
+        // anExplicitMaxconnTheFDLimitCannotHoldIsRefused); the automatic one still outgrows 48 fds.
         let config = Self.write("""
             global
-                maxconn 1000
                 nbthread 1
             listen rw
                 bind 127.0.0.1:\(port)

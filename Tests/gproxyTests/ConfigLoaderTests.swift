@@ -48,6 +48,47 @@ import Testing
         }
     }
 
+    /// HAProxy reports a `*.cfg` entry it cannot open; a dangling symlink used to be skipped silently.
+    @Test func aDanglingSymlinkInADirectoryIsAnError() throws {
+        let dir = try makeDirectory(["a.cfg": "backend A\n"])
+        #expect(symlink("/nonexistent/gproxy-target.cfg", dir + "/b.cfg") == 0)
+        defer { remove(dir, ["a.cfg", "b.cfg"]) }
+        do {
+            _ = try ConfigLoader.load(paths: [dir], environment: [:])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.errors.map(\.description) == [
+                "\(dir)/b.cfg: Cannot open configuration file \(dir)/b.cfg : No such file or directory"
+            ])
+        }
+    }
+
+    /// A file name that is not UTF-8 is still a `*.cfg` file (HAProxy reads it); messages show the
+    /// odd bytes as `\xNN`.
+    @Test func aFileNameThatIsNotUTF8IsRead() throws {
+        let dir = try makeDirectory(["a.cfg": "backend A\n"])
+        let odd: [UInt8] = Array((dir + "/b").utf8) + [0xFF] + Array(".cfg".utf8) + [0]
+        let made = odd.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { path -> Bool in
+                guard let f = fopen(path.baseAddress!, "w") else { return false }
+                fputs("backend B\n    server s 127.0.0.1:1 bogus\n", f)
+                fclose(f)
+                return true
+            }
+        }
+        try #require(made)
+        defer {
+            odd.withUnsafeBufferPointer { raw in raw.withMemoryRebound(to: CChar.self) { _ = unlink($0.baseAddress!) } }
+            remove(dir, ["a.cfg"])
+        }
+        do {
+            _ = try ConfigLoader.load(paths: [dir], environment: [:])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.errors.map(\.description) == ["\(dir)/b\\xff.cfg:2: 'server B/s' : unknown keyword 'bogus'"])
+        }
+    }
+
     @Test func missingFile() {
         do {
             _ = try ConfigLoader.load(paths: ["/nonexistent/gproxy.cfg"], environment: [:])

@@ -99,6 +99,17 @@ import Testing
         #expect(cluster.members[0].dbPort == db && cluster.members[0].apiPort == api)
     }
 
+    /// The seed's ports (5000, 5001, stats on 7000); `--demo-port-base N` keeps their spacing.
+    @Test func demoPortsFollowTheSeed() throws {
+        #expect(try CommandLineOptions.parse(["--demo"]).demoPortBase == 5000)
+        let seed = DemoPorts(base: 5000)
+        #expect([seed.readWrite, seed.readOnly, seed.stats] == [5000, 5001, 7000])
+        let moved = DemoPorts(base: 15000)
+        #expect([moved.readWrite, moved.readOnly, moved.stats] == [15000, 15001, 17000])
+        #expect(throws: CommandLineOptions.Failure.self) { try CommandLineOptions.parse(["--demo", "--demo-port-base", "63536"]) }
+        #expect(try CommandLineOptions.parse(["--demo", "--demo-port-base", "63535"]).demoPortBase == 63535)
+    }
+
     @Test func demoConfigFollowsSeedLayout() throws {
         let cluster = try SimulatedCluster()
         defer { cluster.stop() }
@@ -110,10 +121,12 @@ import Testing
         #expect(text.contains("listen opengauss_balance\n    bind 127.0.0.1:15001\n    mode tcp\n    option tcplog\n"))
         #expect(text.contains("    option httpchk OPTIONS /replica\n"))
         #expect(text.contains("check port \(pg1.apiPort) inter 5000 rise 2 fall 2\n"))
-        #expect(text.contains("listen stats\n    mode http\n    bind 127.0.0.1:15002\n    stats enable\n    stats uri /\n"))
+        #expect(text.contains("listen stats\n    mode http\n    bind 127.0.0.1:17000\n    stats enable\n    stats uri /\n"))
         #expect(text.components(separatedBy: "maxconn 100 check port").count == 9)
         let banner = demoBannerText(cluster: cluster, portBase: 15000)
         #expect(banner.contains("nc 127.0.0.1 15000"))
+        #expect(banner.contains("nc 127.0.0.1 15001"))
+        #expect(banner.contains("curl http://127.0.0.1:17000/"))
         #expect(banner.contains("curl -s -XPOST http://127.0.0.1:\(pg1.apiPort)/switchover -d '{\"candidate\":\"pg2\"}'"))
     }
 }

@@ -12,9 +12,14 @@ public struct EngineSpec: Sendable {
     public var pipeSize: Int
     /// Free pipes each worker keeps for reuse.
     public var pipePoolSize: Int
+    /// Pipes in use and pooled, all workers together, capped at `maxpipes` (0 = no cap). Shared by the
+    /// engine built from this spec: `engine.spec.pipes.used` / `.free` are `show info`'s PipesUsed /
+    /// PipesFree.
+    public let pipes: PipeGauge
 
     public init(workers: Int, globalMaxconn: Int = 0, frontends: [FrontendSpec], backends: [BackendSpec],
-                pipeSize: Int = 0, pipePoolSize: Int = 256) {
+                pipeSize: Int = 0, pipePoolSize: Int = 256, maxPipes: Int = 0) {
+        pipes = PipeGauge(limit: maxPipes)
         self.workers = max(1, workers)
         self.globalMaxconn = globalMaxconn
         self.frontends = frontends

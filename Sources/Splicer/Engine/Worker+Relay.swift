@@ -67,7 +67,15 @@ extension Worker {
             }
             if !h.srcEOF && h.srcReady {
                 if !h.pipe.isOpen {
-                    guard let p = pipes.take() else { break }  // out of fds: retry on the next event
+                    guard let p = pipes.take() else {
+                        // No pipe to spare (`maxpipes`, or out of fds): copy through the worker's
+                        // buffer instead, as HAProxy falls back to recv/send.
+                        if h.bulk && h.dstReady {
+                            h.bulk = false
+                            continue
+                        }
+                        break
+                    }
                     h.pipe = p
                 }
                 let room = h.pipe.bytes - h.inPipe
@@ -148,7 +156,7 @@ extension Worker {
             }
             if !h.pipe.isOpen {
                 // No pipe to hold the bytes (out of fds): end the session rather than drop them.
-                guard let p = pipes.take(minimum: rest) else { return .destinationFailed }
+                guard let p = pipes.take(minimum: rest, pastLimit: true) else { return .destinationFailed }
                 h.pipe = p
             }
             // SAFETY: `sent` < `n` <= copyBytes, so the rest lies inside the buffer. The pipe is

@@ -55,7 +55,7 @@ import Glibc
         lastShutdownSum = routes.table.shutdownSum
         counters = engine.counterBlocks[id]
         layout = engine.layout
-        pipes = PipePool(capacity: engine.spec.pipePoolSize, pipeSize: engine.spec.pipeSize)
+        pipes = PipePool(capacity: engine.spec.pipePoolSize, pipeSize: engine.spec.pipeSize, gauge: engine.spec.pipes)
         now = Clock.nowMs()
         for (fd, fe, addr) in listenFds { listeners.append((fd, fe, addr)) }
         for fe in engine.spec.frontends {

@@ -10,7 +10,7 @@ struct CommandLineOptions: Equatable {
     var showVersion = false
     var showHelp = false
     var demo = false
-    var demoPortBase: UInt16 = 5000
+    var demoPortBase = DemoPorts.defaultBase
     /// Worker threads, overriding `nbthread` (gproxy extension, handy in tests and benchmarks).
     var threads: Int?
     /// `-sf <pid>...` / `-st <pid>...`: once listening, ask these old processes to finish (SIGUSR1) or
@@ -47,8 +47,9 @@ struct CommandLineOptions: Equatable {
             case "-h", "--help": o.showHelp = true
             case "--demo": o.demo = true
             case "--demo-port-base":
-                guard let p = UInt16(try value(a)), p > 0, p < 65533 else {
-                    throw Failure(message: "--demo-port-base needs a port between 1 and 65532")
+                guard let p = UInt16(try value(a)), p > 0, p <= DemoPorts.maxBase else {
+                    throw Failure(message: "--demo-port-base needs a port between 1 and \(DemoPorts.maxBase) "
+                        + "(the stats page listens on <port>+\(DemoPorts.statsOffset))")
                 }
                 o.demoPortBase = p
             case "--threads":
@@ -99,7 +100,8 @@ struct CommandLineOptions: Equatable {
           -v              print the version
           --demo          run the seed configuration in front of a built-in simulated
                           Patroni cluster (1 primary + 3 replicas) on 127.0.0.1
-          --demo-port-base <port>  demo listen ports: <port>, <port>+1, <port>+2 (default 5000)
+          --demo-port-base <port>  demo listen ports: <port> (read-write), <port>+1 (read-only),
+                          <port>+2000 (stats); default 5000, i.e. the seed's 5000/5001/7000
           --threads <n>   worker threads (overrides nbthread)
 
         Reload: gproxy -c -f cfg && gproxy -f cfg -p pidfile -sf $(cat pidfile)

@@ -79,6 +79,18 @@ enum GProxyMain {
         if options.verbose && inherited.count > 0 {
             print("took over \(inherited.count) listening socket(s) from the old process")
         }
+        if let maxconn = config.global.maxconn {
+            let workers = options.threads ?? config.global.nbthread ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let needed = EngineBuilder.requiredFileDescriptors(config: config, workers: workers, maxconn: maxconn)
+            if case .tooLow(let limit) = FileDescriptorLimit.raise(to: needed) {
+                if !options.quiet {
+                    LogSink.write(2, "gproxy: Cannot raise FD limit to \(needed), limit is \(limit). Global maxconn "
+                        + "\(maxconn) needs 2 per connection plus listeners and checks: raise the hard limit "
+                        + "(ulimit -Hn, systemd LimitNOFILE=) or lower maxconn.\n")
+                }
+                return 1
+            }
+        }
         let runtime: ProxyRuntime
         do {
             runtime = try ProxyRuntime(config: config, quiet: options.quiet, workers: options.threads,

@@ -50,6 +50,14 @@ extension ConfigParser {
             }
             if tooManyArgs(words, max: 1) { return }
             config.global.pipeSize = ConfigValues.atol(words[1])
+        case "maxpipes":
+            guard words.count >= 2, ConfigValues.isDecimal(words[1]) else {
+                return error("'maxpipes' expects a positive integer argument.")
+            }
+            if tooManyArgs(words, max: 1) { return }
+            // 0 keeps HAProxy's meaning of "not set" (no cap).
+            let n = ConfigValues.atol(words[1])
+            config.global.maxpipes = n > 0 ? n : nil
         default:
             if ConfigKeywordTables.globalNotImplemented.contains(keyword) || keyword.hasPrefix("tune.")
                 || keyword.hasPrefix("ssl-") || keyword.hasPrefix("lua-") || keyword.hasPrefix("httpclient.") {
@@ -90,10 +98,13 @@ extension ConfigParser {
                 }
                 socket.level = value
             case "expose-fd":
-                // Used by the master-worker seamless reload; meaningless for gproxy, accepted as HAProxy does.
+                // HAProxy's `-x` seamless reload takes the listeners through this socket; gproxy's reload
+                // always does the equivalent through its own channel. Kept so a HAProxy config still starts.
                 guard value == "listeners" else {
                     return error("'expose-fd' only supports 'listeners' (got '\(value ?? "")').")
                 }
+                warning("'stats socket' : 'expose-fd listeners' is implied: gproxy always hands its listening "
+                    + "sockets over to the process that replaces it (-sf), through its own channel.")
             default:
                 if ConfigKeywordTables.bindNotImplemented.contains(option) {
                     return notImplemented("stats socket \(option)")
@@ -149,10 +160,13 @@ extension ConfigParser {
         // Optional `len` and `format` come before the facility, in any order.
         while i < words.count {
             if words[i] == "len" {
-                guard i + 1 < words.count, ConfigValues.isDecimal(words[i + 1]) else {
-                    error("'len' expects a positive integer argument.")
+                let text = i + 1 < words.count ? words[i + 1] : ""
+                let length = ConfigValues.isDecimal(text) && text.count <= 6 ? ConfigValues.atol(text) : 0
+                guard (80...65535).contains(length) else {
+                    error("log : invalid log length '\(text)', must be between 80 and 65535")
                     return nil
                 }
+                target.maxLength = length
                 i += 2
             } else if words[i] == "format" {
                 guard i + 1 < words.count else {

@@ -7,36 +7,42 @@ import Glibc
 /// the latest `defaults` carries over. All errors are collected; the result is returned only if none.
 enum ConfigLoader {
     /// Reads and validates the configuration from `paths` (files or directories).
-    static func load(paths: [String], environment: [String: String]) throws(ConfigErrors) -> GProxyConfig {
-        var parser = ConfigParser(environment: environment)
+    static func load(paths: [String], environment: [String: String],
+                     resolver: HostResolver = .system) throws(ConfigErrors) -> GProxyConfig {
+        var parser = ConfigParser(environment: environment, resolver: resolver)
         for path in paths {
-            guard let files = expand(path) else {
-                throw ConfigErrors(errors: [ConfigDiagnostic(
-                    file: path, line: 0,
-                    message: "Cannot open configuration file/directory \(path) : No such file or directory")])
+            let files: [ConfigFile]
+            switch expand(path) {
+            case .failure(let diagnostic): throw ConfigErrors(errors: [diagnostic])
+            case .success(let found): files = found
             }
             for file in files {
-                guard let data = readFile(file) else {
+                guard let f = withCString(file.path, { fopen($0, "rb") }) else {
                     throw ConfigErrors(errors: [ConfigDiagnostic(
-                        file: file, line: 0,
-                        message: "Cannot open configuration file/directory \(file) : \(errnoText())")])
+                        file: file.name, line: 0,
+                        message: "Cannot open configuration file/directory \(file.name) : \(errnoText())")])
                 }
-                parser.parseFile(data, name: file)
+                defer { fclose(f) }
+                parser.parseFile(name: file.name) { forEachLine(of: f, $0) }
+                if ferror(f) != 0 {
+                    throw ConfigErrors(errors: [ConfigDiagnostic(
+                        file: file.name, line: 0, message: "Cannot read configuration file \(file.name) : \(errnoText())")])
+                }
             }
         }
         return try result(of: &parser)
     }
 
     /// Parses configuration text as if it were the file `file` (no file system access).
-    static func parse(text: String, file: String = "haproxy.cfg",
-                      environment: [String: String] = [:]) throws(ConfigErrors) -> GProxyConfig {
-        try parse(files: [(file, Array(text.utf8))], environment: environment)
+    static func parse(text: String, file: String = "haproxy.cfg", environment: [String: String] = [:],
+                      resolver: HostResolver = .system) throws(ConfigErrors) -> GProxyConfig {
+        try parse(files: [(file, Array(text.utf8))], environment: environment, resolver: resolver)
     }
 
     /// Parses several in-memory files in order, as `-f a -f b` would.
-    static func parse(files: [(name: String, bytes: [UInt8])],
-                      environment: [String: String] = [:]) throws(ConfigErrors) -> GProxyConfig {
-        var parser = ConfigParser(environment: environment)
+    static func parse(files: [(name: String, bytes: [UInt8])], environment: [String: String] = [:],
+                      resolver: HostResolver = .system) throws(ConfigErrors) -> GProxyConfig {
+        var parser = ConfigParser(environment: environment, resolver: resolver)
         for (name, bytes) in files { parser.parseFile(bytes, name: name) }
         return try result(of: &parser)
     }
@@ -47,38 +53,106 @@ enum ConfigLoader {
         return config
     }
 
-    /// A file as itself, a directory as its `*.cfg` regular files sorted bytewise; nil if missing.
-    static func expand(_ path: String) -> [String]? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else { return [path] }
-        guard let dir = opendir(path) else { return nil }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard name.hasSuffix(".cfg"), !name.hasPrefix(".") else { continue }
-            let full = path.hasSuffix("/") ? path + name : path + "/" + name
-            var st = stat()
-            if stat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { names.append(full) }
+    /// One file to read: its path as bytes (a directory entry need not be UTF-8) and the name
+    /// diagnostics use.
+    struct ConfigFile: Equatable {
+        var path: [UInt8]
+        var name: String
+        init(path: [UInt8]) {
+            self.path = path
+            name = ConfigLoader.displayName(path)
         }
-        // C-locale order is plain byte order.
-        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
-    static func readFile(_ path: String) -> [UInt8]? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
-            if n < buffer.count { break }
+    /// A file as itself, a directory as its `*.cfg` entries sorted bytewise (C-locale order). An entry
+    /// that cannot be opened (a dangling symlink) is an error, as in HAProxy; directories are skipped.
+    static func expand(_ path: String) -> Result<[ConfigFile], ConfigDiagnostic> {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            return .failure(ConfigDiagnostic(
+                file: path, line: 0,
+                message: "Cannot open configuration file/directory \(path) : No such file or directory"))
         }
-        return ferror(f) == 0 ? bytes : nil
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return .success([ConfigFile(path: Array(path.utf8))]) }
+        guard let dir = opendir(path) else {
+            return .failure(ConfigDiagnostic(
+                file: path, line: 0, message: "Cannot open configuration file/directory \(path) : \(errnoText())"))
+        }
+        defer { closedir(dir) }
+        let prefix = Array((path.hasSuffix("/") ? path : path + "/").utf8)
+        var files: [ConfigFile] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            guard name.count > 4, name.suffix(4).elementsEqual(".cfg".utf8), name.first != UInt8(ascii: ".") else {
+                continue
+            }
+            let file = ConfigFile(path: prefix + name)
+            var st = stat()
+            guard withCString(file.path, { stat($0, &st) }) == 0 else {
+                return .failure(ConfigDiagnostic(
+                    file: file.name, line: 0, message: "Cannot open configuration file \(file.name) : \(errnoText())"))
+            }
+            if (st.st_mode & S_IFMT) == S_IFREG { files.append(file) }
+        }
+        return .success(files.sorted { $0.path.lexicographicallyPrecedes($1.path) })
+    }
+
+    /// A path for messages: UTF-8 as is, any other byte as `\xNN`.
+    static func displayName(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var out = ""
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        var consumed = 0
+        loop: while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let encoded):
+                out.unicodeScalars.append(Unicode.UTF8.decode(encoded))
+                consumed += encoded.count
+            case .error(let length):
+                for byte in bytes[consumed..<(consumed + length)] {
+                    let hex = String(byte, radix: 16)
+                    out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+                }
+                consumed += length
+            case .emptyInput:
+                break loop
+            }
+        }
+        return out
+    }
+
+    private static func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+        (bytes + [0]).withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
+        }
+    }
+
+    /// A file's lines as fgets() gives them to HAProxy (same rules as `ConfigTokenizer.forEachLine`),
+    /// read one at a time so a large file never sits whole in memory.
+    static func forEachLine(of f: UnsafeMutablePointer<FILE>, _ body: (RawConfigLine) -> Bool)
+        -> (line: Int, message: String)? {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(buffer) }
+        var number = 1
+        while true {
+            let n = getline(&buffer, &capacity, f)
+            guard n > 0, let start = buffer else { return nil }  // end of file (ferror tells a failure)
+            let bytes = UnsafeRawBufferPointer(start: start, count: n)
+            let hasLF = bytes[n - 1] == 0x0A
+            let content = hasLF ? n - 1 : n
+            if let nul = bytes[..<content].firstIndex(of: 0) {
+                // strlen() stops at the NUL: HAProxy parses the head of the line, then gives up on the file.
+                guard body(RawConfigLine(number: number, bytes: ArraySlice(bytes[..<nul]))) else { return nil }
+                return (number, "Stray NUL character at position \(nul + 1).")
+            }
+            guard body(RawConfigLine(number: number, bytes: ArraySlice(bytes[..<content]))) else { return nil }
+            if !hasLF {
+                return (number, "Missing LF on last line, file might have been truncated at position \(content + 1).")
+            }
+            number += 1
+        }
     }
 
     private static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -41,6 +41,8 @@ struct GlobalSettings: Equatable, Sendable {
     var spreadChecks = 0
     /// `tune.pipesize`: bytes per relay pipe; nil = gproxy's default.
     var pipeSize: Int?
+    /// `maxpipes`: process-wide cap on relay pipes in use; nil = no cap.
+    var maxpipes: Int?
     /// `server-state-file` and `server-state-base`: where `load-server-state-from-file` reads.
     var serverStateFile: String?
     var serverStateBase: String?
@@ -62,6 +64,8 @@ struct LogTarget: Equatable, Sendable {
     var level: String?
     /// `format raw|rfc3164|short`; default rfc3164.
     var format: String = "rfc3164"
+    /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
+    var maxLength: Int = 1024
 }
 
 struct StatsSocketConfig: Equatable, Sendable {
@@ -162,8 +166,11 @@ enum InitState: String, Equatable, Sendable {
 
 struct ServerConfig: Equatable, Sendable {
     var name: String
-    /// Host as written (IP literal or name, resolved at start-up, not by `-c`).
+    /// Host as written (IP literal or name).
     var host: String
+    /// The numeric IP `host` resolved to when the configuration was read (once per name, by `-c` and at
+    /// start-up alike, as HAProxy's `init-addr libc`); nil only for servers not read from a file.
+    var address: String?
     /// 0 = the port the client connected to.
     var port: UInt16
     var file: String = ""
@@ -206,7 +213,6 @@ struct ProxyConfig: Equatable, Sendable {
     var redispatch = false
     var spliceRequest = false
     var spliceResponse = false
-    var spliceAuto = false
     var tcplog = false
     var httplog = false
     var logGlobal = false

@@ -26,6 +26,9 @@ struct ProxyState: Sendable {
     var defaultBackendLocation: SourceLocation?
     var useBackendLocations: [SourceLocation] = []
     var httpCheckExpectLocation: SourceLocation?
+    /// Index into `config.servers` of each server name and custom id (duplicate checks without a scan).
+    var serverByName: [String: Int] = [:]
+    var serverByID: [Int: Int] = [:]
 
     /// HAProxy's `proxy_type_str()`: listen sections are called "proxy" in messages.
     var typeWord: String {
@@ -48,10 +51,13 @@ struct ConfigParser {
     enum Section: Equatable { case none, global, proxy, skipped }
 
     let environment: [String: String]
+    let resolver: HostResolver
     var config = GProxyConfig()
     var errors: [ConfigDiagnostic] = []
     /// Proxies closed so far, parallel to `config.proxies`.
     var finished: [ProxyState] = []
+    /// Indices into `finished` of the proxies with each name (duplicate checks without a scan).
+    var proxiesByName: [String: [Int]] = [:]
 
     var file = ""
     var line = 0
@@ -67,8 +73,9 @@ struct ConfigParser {
     var fatalInFile = 0
     static let maxFatalErrors = 50
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], resolver: HostResolver = .system) {
         self.environment = environment
+        self.resolver = resolver
     }
 
     // MARK: diagnostics
@@ -92,31 +99,43 @@ struct ConfigParser {
 
     // MARK: files and lines
 
+    /// A file's lines, handed one by one to the parser's callback (false = stop); returns the file's
+    /// trailing diagnostic (missing final LF, stray NUL), if any.
+    typealias LineScanner = ((RawConfigLine) -> Bool) -> (line: Int, message: String)?
+
     /// Parses one file's bytes. Sections do not continue across files; defaults do.
     mutating func parseFile(_ data: [UInt8], name: String) {
+        parseFile(name: name) { ConfigTokenizer.forEachLine(data, $0) }
+    }
+
+    /// Parses one file, line by line as `scan` reads them (a large file is never held whole).
+    mutating func parseFile(name: String, lines scan: LineScanner) {
         closeSection()
         file = name
         line = 0
         section = .none
         fatalInFile = 0
-        let (lines, trailer) = ConfigTokenizer.splitLines(data)
-        for raw in lines {
+        var stopped = false
+        let trailer = scan { raw in
             line = raw.number
             if fatalInFile >= Self.maxFatalErrors {
                 error("too many fatal errors (\(Self.maxFatalErrors)), stopping now.")
-                closeSection()
-                return
+                stopped = true
+                return false
             }
             let context = ExpansionContext(environment: environment, file: file, line: line,
                                            section: sectionName.isEmpty ? sectionKeyword : sectionName)
-            let words: [String]
-            do {
-                words = try ConfigTokenizer.words(of: raw.bytes, context: context)
+            do throws(TokenizeError) {
+                let words = try ConfigTokenizer.words(of: raw.bytes, context: context)
+                if !words.isEmpty { parseStatement(words) }
             } catch {
                 self.error(error.message)
-                continue
             }
-            if !words.isEmpty { parseStatement(words) }
+            return true
+        }
+        if stopped {
+            closeSection()
+            return
         }
         if let trailer {
             line = trailer.line
@@ -201,7 +220,13 @@ struct ConfigParser {
             var proxy = state.config
             // Members discovered at run time are built from the proxy's last default-server.
             if proxy.patroni?.discover == true { proxy.patroni?.template = state.defaultServer }
-            finished.append(state)
+            // The lookup tables served the duplicate checks; validation does not need them.
+            var kept = state
+            kept.serverByName = [:]
+            kept.serverByID = [:]
+            kept.config.servers = []
+            proxiesByName[proxy.name, default: []].append(finished.count)
+            finished.append(kept)
             config.proxies.append(proxy)
         }
     }
@@ -245,7 +270,7 @@ struct ConfigParser {
         if !isDefaults, name.isEmpty {
             error("'\(keyword)' expects an <id> argument")
         }
-        if let bad = name.first(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) && !"-_.:".contains($0) }) {
+        if let bad = Self.invalidNameCharacter(name) {
             error("character '\(bad)' is not permitted in '\(keyword)' name '\(name)'.")
         }
 
@@ -267,6 +292,8 @@ struct ConfigParser {
         state.config.line = line
         state.config.binds = []
         state.config.servers = []
+        state.serverByName = [:]
+        state.serverByID = [:]
         state.config.useBackends = []
         state.useBackendLocations = []
         if !isDefaults { inheritByCapability(&state) }
@@ -303,7 +330,8 @@ struct ConfigParser {
     /// Two proxies with overlapping capabilities cannot share a name (a frontend and a backend can).
     private mutating func checkDuplicateProxy(_ state: ProxyState) {
         let kind = state.config.kind
-        for other in finished where other.config.name == state.config.name {
+        for index in proxiesByName[state.config.name] ?? [] {
+            let other = finished[index]
             let overlap = (kind.hasFrontend && other.config.kind.hasFrontend)
                 || (kind.hasBackend && other.config.kind.hasBackend)
             if overlap {
@@ -314,7 +342,20 @@ struct ConfigParser {
         }
     }
 
-    /// Parses the files' contents and validates the result. Pure: no file system access.
+    /// HAProxy's `invalid_char()`: names are made of ASCII letters, digits and `.-_:`. Returns the first
+    /// other character (a byte that is not UTF-8 shows as U+FFFD).
+    static func invalidNameCharacter(_ name: String) -> Character? {
+        for scalar in name.unicodeScalars {
+            let v = scalar.value
+            let ok = (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A) || (v >= 0x30 && v <= 0x39)
+                || v == 0x2E || v == 0x2D || v == 0x5F || v == 0x3A
+            if !ok { return Character(scalar) }
+        }
+        return nil
+    }
+
+    /// Parses the files' contents and validates the result. No file system access; server host names
+    /// are resolved through `resolver`.
     mutating func finish() -> GProxyConfig {
         closeSection()
         validate()

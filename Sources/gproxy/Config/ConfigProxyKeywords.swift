@@ -1,3 +1,5 @@
+import Foundation
+
 /// Keywords of `defaults`, `frontend`, `backend` and `listen` sections (HAProxy 2.6's
 /// `cfg_parse_listen()` and the proxy keyword table), except `server`/`default-server`.
 ///
@@ -11,7 +13,9 @@ extension ConfigParser {
 
     /// Dispatches one statement of a proxy or defaults section.
     mutating func parseProxyKeyword(_ words: [String], negated: Bool) {
-        guard var state = current else { return }
+        // Moved out, not copied: `current` keeping a reference would make every append to the
+        // proxy's server list copy the whole list (quadratic in servers).
+        guard var state = current.take() else { return }
         defer { current = state }
         let keyword = words[0]
         switch keyword {
@@ -202,7 +206,13 @@ extension ConfigParser {
         switch name {
         case "redispatch":
             if !lacks(.backend, "option redispatch", state) { state.config.redispatch = on }
-        case "splice-auto": state.config.spliceAuto = on
+        case "splice-auto":
+            // gproxy's relay is what splice-auto asks for, always; saying so beats a silent no-op.
+            if on {
+                warning("'option splice-auto' has no effect: gproxy's relay already copies small messages and "
+                    + "switches each direction to splice once it carries bulk data ('option splice-request' / "
+                    + "'splice-response' splice from the first byte).")
+            }
         case "splice-request": state.config.spliceRequest = on
         case "splice-response": state.config.spliceResponse = on
         case "tcplog":
@@ -254,7 +264,12 @@ extension ConfigParser {
                 ranges.append(low...high)
             }
             expect.matcher = .status(ranges)
-        case "rstatus": expect.matcher = .rstatus(args[1])
+        case "rstatus":
+            // Checked now, so a bad pattern fails -c instead of every check at run time.
+            guard (try? NSRegularExpression(pattern: args[1])) != nil else {
+                return error("'http-check expect' : regex '\(args[1])' is invalid.")
+            }
+            expect.matcher = .rstatus(args[1])
         case "string": expect.matcher = .string(args[1])
         case "rstring", "hdr", "fhdr", "string-lf", "rstring-lf", "binary", "rbinary", "binary-lf", "rbinary-lf",
              "min-recv", "comment", "ok-status", "error-status", "tout-status", "on-success", "on-error",

@@ -25,6 +25,9 @@ extension ConfigParser {
             return error("'server' expects <name> and <addr>[:<port>] as arguments.")
         }
         let name = words[1]
+        if let bad = Self.invalidNameCharacter(name) {
+            return error("character '\(bad)' is not permitted in server name '\(name)'.")
+        }
         let context = "'server \(state.config.name)/\(name)'"
         var server = state.defaultServer
         server.name = name
@@ -36,15 +39,18 @@ extension ConfigParser {
         case .success(let address):
             server.host = address.host
             server.port = address.port
+            server.address = address.numeric ? address.host : nil
         }
         guard applyServerOptions(Array(words.dropFirst(3)), to: &server, context: context, isDefault: false) else {
             return
         }
-        if let other = state.config.servers.first(where: { $0.name == name }) {
+        if let index = state.serverByName[name] {
+            let other = state.config.servers[index]
             return error("proxy '\(state.config.name)', another server named '\(name)' was already defined "
                 + "at line \(other.line), please use distinct names.")
         }
-        if let id = server.id, let other = state.config.servers.first(where: { $0.id == id }) {
+        if let id = server.id, let index = state.serverByID[id] {
+            let other = state.config.servers[index]
             return error("\(context) : custom id \(id) already used at \(other.file):\(other.line) "
                 + "('server \(other.name)')")
         }
@@ -53,6 +59,8 @@ extension ConfigParser {
             return error("\(context) : server '\(name)' has neither service port nor check port, "
                 + "and a health check was requested.")
         }
+        state.serverByName[name] = state.config.servers.count
+        if let id = server.id { state.serverByID[id] = state.config.servers.count }
         state.config.servers.append(server)
     }
 

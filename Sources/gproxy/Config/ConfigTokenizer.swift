@@ -34,29 +34,29 @@ enum ConfigTokenizer {
     /// HAProxy's `MAX_LINE_ARGS`.
     static let maxWords = 64
 
-    /// Cuts a file into lines. The trailing diagnostic (line number + message) reports a missing final
-    /// LF or a stray NUL; in both cases the lines before it are still returned and parsed, as HAProxy does.
-    static func splitLines(_ data: [UInt8]) -> (lines: [RawConfigLine], trailer: (line: Int, message: String)?) {
-        var lines: [RawConfigLine] = []
+    /// Cuts a file into lines, handing each to `body` as it is found (no list of lines: a 50 MB file
+    /// has millions). The returned diagnostic (line number + message) reports a missing final LF or a
+    /// stray NUL; in both cases the lines before it have still been parsed, as HAProxy does.
+    static func forEachLine(_ data: [UInt8], _ body: (RawConfigLine) -> Bool) -> (line: Int, message: String)? {
         var start = 0
         var number = 1
         while start < data.count {
             var end = start
             while end < data.count, data[end] != 0x0A, data[end] != 0 { end += 1 }
-            lines.append(RawConfigLine(number: number, bytes: data[start..<end]))
+            guard body(RawConfigLine(number: number, bytes: data[start..<end])) else { return nil }
             if end == data.count {
                 // fgets() returned a line without LF at EOF: the file may have been cut short.
                 let position = end - start + 1
-                return (lines, (number, "Missing LF on last line, file might have been truncated at position \(position)."))
+                return (number, "Missing LF on last line, file might have been truncated at position \(position).")
             }
             if data[end] == 0 {
                 // strlen() stops at the NUL, so HAProxy parses the head of the line, then gives up on the file.
-                return (lines, (number, "Stray NUL character at position \(end - start + 1)."))
+                return (number, "Stray NUL character at position \(end - start + 1).")
             }
             start = end + 1
             number += 1
         }
-        return (lines, nil)
+        return nil
     }
 
     /// Splits one line into words. An empty result means a blank or comment-only line.

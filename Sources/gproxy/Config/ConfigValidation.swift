@@ -5,13 +5,42 @@
 /// (first line only), pointing at the proxy's declaration.
 extension ConfigParser {
     mutating func validate() {
+        var backendNames = Set<String>()
+        for proxy in config.proxies where proxy.kind.hasBackend { backendNames.insert(proxy.name) }
         for index in finished.indices {
-            validateProxy(index)
+            validateProxy(index, backendNames: backendNames)
             validateMonitor(index)
+        }
+        resolveServerAddresses()
+    }
+
+    /// HAProxy resolves every server address when it reads the configuration (`init-addr libc`), so
+    /// `-c` fails on a name that does not resolve. Each distinct name is asked once.
+    private mutating func resolveServerAddresses() {
+        var known: [String: String?] = [:]
+        for p in config.proxies.indices where !config.proxies[p].servers.isEmpty {
+            let proxyName = config.proxies[p].name
+            for s in config.proxies[p].servers.indices {
+                let server = config.proxies[p].servers[s]
+                if server.address != nil { continue }  // an IP literal
+                let address: String?
+                if let cached = known[server.host] {
+                    address = cached
+                } else {
+                    address = resolver.resolve(server.host)
+                    known[server.host] = .some(address)
+                }
+                guard let address else {
+                    error("'server \(proxyName)/\(server.name)' : could not resolve address '\(server.host)'.",
+                          at: SourceLocation(file: server.file, line: server.line))
+                    continue
+                }
+                config.proxies[p].servers[s].address = address
+            }
         }
     }
 
-    private mutating func validateProxy(_ index: Int) {
+    private mutating func validateProxy(_ index: Int, backendNames: Set<String>) {
         let state = finished[index]
         var proxy = config.proxies[index]
         let declared = SourceLocation(file: proxy.file, line: proxy.line)
@@ -40,11 +69,11 @@ extension ConfigParser {
                 if proxy.kind == .frontend { error(message, at: declared) } else { addWarning(message, at: declared) }
             }
             if let target = proxy.defaultBackend {
-                checkBackendTarget(target, keyword: "default_backend", from: proxy,
+                checkBackendTarget(target, keyword: "default_backend", from: proxy, backendNames: backendNames,
                                    at: state.defaultBackendLocation ?? declared)
             }
             for (target, location) in zip(proxy.useBackends, state.useBackendLocations) {
-                checkBackendTarget(target, keyword: "use_backend", from: proxy, at: location)
+                checkBackendTarget(target, keyword: "use_backend", from: proxy, backendNames: backendNames, at: location)
             }
             if proxy.kind == .frontend, proxy.mode == .tcp, proxy.targetBackendName == nil {
                 error("frontend '\(name)' has no backend to forward connections to "
@@ -95,9 +124,8 @@ extension ConfigParser {
 
     /// A frontend's target must be a proxy with a backend (a backend or a listen), not itself.
     private mutating func checkBackendTarget(_ target: String, keyword: String, from proxy: ProxyConfig,
-                                             at location: SourceLocation) {
-        let found = config.proxies.contains { $0.name == target && $0.kind.hasBackend }
-        if !found {
+                                             backendNames: Set<String>, at location: SourceLocation) {
+        if !backendNames.contains(target) {
             error("Proxy '\(proxy.name)': unable to find required \(keyword): '\(target)'.", at: location)
         } else if target == proxy.name, proxy.kind == .listen {
             error("Proxy '\(proxy.name)': \(keyword) points to itself.", at: location)

@@ -22,14 +22,20 @@ enum ConfigValues {
     static func parseTime(
         _ text: String, defaultUnit: TimeUnit = .milliseconds
     ) throws(TimeParseError) -> (milliseconds: Int, trailing: Character?) {
+        // Digits and units are ASCII: scan characters, but test digits on their bytes (Character's
+        // numeric properties are a Unicode table lookup, a hot spot when loading large configs).
         let chars = Array(text)
-        guard let first = chars.first, first.isASCII, first.isNumber else {
+        func digit(_ c: Character) -> UInt64? {
+            guard let a = c.asciiValue, a >= 0x30, a <= 0x39 else { return nil }
+            return UInt64(a - 0x30)
+        }
+        guard let first = chars.first, digit(first) != nil else {
             throw .unexpectedCharacter(chars.first ?? "\0")
         }
         var value: UInt64 = 0
         var i = 0
-        while i < chars.count, let d = chars[i].wholeNumberValue, chars[i].isASCII {
-            value = value &* 10 &+ UInt64(d)
+        while i < chars.count, let d = digit(chars[i]) {
+            value = value &* 10 &+ d
             if value > UInt64(Int32.max) * 1000 { throw .overflow }
             i += 1
         }
@@ -67,23 +73,23 @@ enum ConfigValues {
 
     /// C `atol()`: optional blanks and sign, then leading digits; anything else stops the number.
     static func atol(_ text: String) -> Int {
-        var chars = Substring(text).drop { $0 == " " || $0 == "\t" }
+        var bytes = Substring(text).utf8.drop { $0 == 0x20 || $0 == 0x09 }
         var negative = false
-        if let sign = chars.first, sign == "-" || sign == "+" {
-            negative = sign == "-"
-            chars = chars.dropFirst()
+        if let sign = bytes.first, sign == 0x2D || sign == 0x2B {
+            negative = sign == 0x2D
+            bytes = bytes.dropFirst()
         }
         var value = 0
-        for c in chars {
-            guard c.isASCII, let d = c.wholeNumberValue else { break }
-            value = value.multipliedReportingOverflow(by: 10).partialValue &+ d
+        for b in bytes {
+            guard b >= 0x30, b <= 0x39 else { break }
+            value = value.multipliedReportingOverflow(by: 10).partialValue &+ Int(b - 0x30)
         }
         return negative ? -value : value
     }
 
     /// True when the whole word is an unsigned decimal number (for keywords HAProxy checks strictly).
     static func isDecimal(_ text: String) -> Bool {
-        !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }
+        !text.isEmpty && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 }
 
@@ -208,8 +214,10 @@ enum ConfigAddress {
     }
 
     /// A `server` address: `host[:port]`; no port or port 0 means "the port the client connected to".
-    /// Hostnames are kept as written (resolved at start-up, not by `-c`).
-    static func parseServer(_ text: String, environment: [String: String]) -> Result<(host: String, port: UInt16), AddressError> {
+    /// An IP literal comes back canonical with `numeric` set; a host name comes back as written (the
+    /// validation step resolves it).
+    static func parseServer(_ text: String, environment: [String: String])
+        -> Result<(host: String, port: UInt16, numeric: Bool), AddressError> {
         let expanded = ConfigTokenizer.expandAddressVariables(text, environment: environment)
         if expanded.isEmpty {
             return .failure("'\(text)' resolves to an empty address (environment variable missing?)")
@@ -239,14 +247,16 @@ enum ConfigAddress {
             port = ConfigValues.atol(portText)
             if port > 65535 { return .failure("invalid port '\(portText)'") }
         }
+        var isNumeric = false
         if let numeric = numericHost(host, family: split.family) {
             host = numeric
+            isNumeric = true
         } else if split.family != .any || host.isEmpty || host.contains(":") || host.contains("[") {
             return .failure("invalid address: '\(host)' in '\(text)'")
         }
         if host == "0.0.0.0" || host == "::" {
             return .failure("server address '\(text)' (forward to the client's destination address) is not implemented by gproxy")
         }
-        return .success((host, UInt16(port)))
+        return .success((host, UInt16(port), isNumeric))
     }
 }

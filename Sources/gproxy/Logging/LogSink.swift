@@ -88,19 +88,31 @@ final class LogSink: @unchecked Sendable {
             default:
                 line = "<\(t.facility * 8 + severity.rawValue)>\(LogSink.timestamp()) \(tag)[\(pid)]: \(message)"
             }
+            // `len`: HAProxy cuts each line to that many bytes; on a stream the LF counts in it.
+            let maxLength = t.config.maxLength
             switch t.config.destination {
-            case .stdout: LogSink.write(1, line + "\n")
-            case .stderr: LogSink.write(2, line + "\n")
+            case .stdout: LogSink.write(1, LogSink.cut(line, maxLength: maxLength, newline: true))
+            case .stderr: LogSink.write(2, LogSink.cut(line, maxLength: maxLength, newline: true))
             case .udp:
                 guard t.udpFd >= 0, var addr = t.udpAddress else { continue }
-                let bytes = Array(line.utf8)
-                _ = SocketAddressIO.sendto(t.udpFd, bytes, &addr)
+                _ = SocketAddressIO.sendto(t.udpFd, LogSink.cut(line, maxLength: maxLength, newline: false), &addr)
             }
         }
     }
 
+    /// A line cut to `maxLength` bytes; with `newline`, the LF counts in the limit.
+    static func cut(_ line: String, maxLength: Int, newline: Bool) -> [UInt8] {
+        var bytes = Array(line.utf8.prefix(newline ? maxLength - 1 : maxLength))
+        if newline { bytes.append(0x0A) }
+        return bytes
+    }
+
     static func write(_ fd: Int32, _ s: String) {
-        var bytes = Array(s.utf8)
+        write(fd, Array(s.utf8))
+    }
+
+    static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        var bytes = bytes
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }

@@ -4,8 +4,8 @@ import Splicer
 
 /// Turns the parsed configuration into the engine's runtime description: which proxies become
 /// relaying frontends and backends (mode tcp), which become stats listeners (mode http with
-/// `stats enable`), with server names resolved to addresses. Resolution happens here, at start-up,
-/// not under `-c`, as in HAProxy.
+/// `stats enable`). Server addresses come resolved from the configuration reader (`-c` and start-up
+/// resolve once, as HAProxy does); only a hand-built `ServerConfig` without one is resolved here.
 struct EngineBuilder {
     struct Plan {
         var spec: EngineSpec
@@ -14,7 +14,8 @@ struct EngineBuilder {
         var backendProxies: [Int]
         /// Config proxy indices of stats listeners.
         var statsProxies: [Int]
-        /// Resolved server addresses per engine backend (the check address defaults to these).
+        /// Numeric server addresses per engine backend (the check address defaults to these); no
+        /// further resolution is needed.
         var serverHosts: [[String]]
     }
 
@@ -35,7 +36,7 @@ struct EngineBuilder {
             var servers: [ServerSpec] = []
             var resolved: [String] = []
             for s in p.servers {
-                guard let ip = EngineBuilder.resolve(s.host), let addr = SocketAddress(ip: ip, port: s.port) else {
+                guard let ip = s.address ?? EngineBuilder.resolve(s.host), let addr = SocketAddress(ip: ip, port: s.port) else {
                     errors.append(ConfigDiagnostic(file: s.file, line: s.line,
                                                    message: "'server \(p.name)/\(s.name)' : could not resolve address '\(s.host)'."))
                     continue
@@ -90,7 +91,8 @@ struct EngineBuilder {
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         let spec = EngineSpec(workers: workers, globalMaxconn: globalMaxconn, frontends: frontends, backends: backends,
-                              pipeSize: config.global.pipeSize ?? EngineBuilder.defaultPipeSize)
+                              pipeSize: config.global.pipeSize ?? EngineBuilder.defaultPipeSize,
+                              maxPipes: config.global.maxpipes ?? 0)
         return Plan(spec: spec, frontendProxies: frontendProxies, backendProxies: backendProxies,
                     statsProxies: statsProxies, serverHosts: hosts)
     }
@@ -121,6 +123,23 @@ struct EngineBuilder {
     /// 256 KiB cuts bulk CPU per GB by 10-30 % against the kernel's 64 KiB (`perf/pipe_size.py`,
     /// perf/RESULTS.md). `tune.pipesize` overrides it (HAProxy's default is the kernel's).
     static let defaultPipeSize = 262_144
+
+    /// File descriptors the configuration needs at full load, after HAProxy's `maxsock` (2 × maxconn +
+    /// 2 × maxpipes + listeners + checks + 3 per thread + 10): two sockets per connection, two per pipe
+    /// when `maxpipes` caps them, each worker's own listening socket per bind (SO_REUSEPORT), one per
+    /// checked server, the stats listeners and sockets, three per worker (epoll, eventfd, spare) and
+    /// ten for the process (standard streams, log sockets, the checker's loop).
+    static func requiredFileDescriptors(config: GProxyConfig, workers: Int, maxconn: Int) -> Int {
+        var listeners = config.global.statsSockets.count
+        var checks = 0
+        for p in config.proxies {
+            if p.kind.hasFrontend { listeners += p.binds.count * (p.mode == .tcp ? workers : 1) }
+            for s in p.servers where s.check { checks += 1 }
+        }
+        // atol() lets `maxconn` be anything: clamp so the sum cannot overflow.
+        func bounded(_ n: Int) -> Int { min(max(n, 0), Int(Int32.max)) }
+        return 2 * bounded(maxconn) + 2 * bounded(config.global.maxpipes ?? 0) + listeners + checks + 3 * workers + 10
+    }
 
     /// HAProxy derives the process maxconn from the fd limit; each gproxy session needs two sockets
     /// plus pipes while bytes are in flight.

@@ -11,7 +11,7 @@ final class EngineHarness: @unchecked Sendable {
          clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
          weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false, secondFrontendMaxconn: Int? = nil,
-         logger: (@Sendable (SessionRecord) -> Void)? = nil,
+         maxPipes: Int = 0, logger: (@Sendable (SessionRecord) -> Void)? = nil,
          acceptProbe: (@Sendable (AcceptCheckpoint) -> Void)? = nil) throws {
         let specs = servers.enumerated().map { i, p in
             ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
@@ -30,7 +30,8 @@ final class EngineHarness: @unchecked Sendable {
             workers: workers, globalMaxconn: globalMaxconn, frontends: frontends,
             backends: [BackendSpec(name: "be", servers: specs, balance: balance, connectTimeout: connectTimeout,
                                    serverTimeout: serverTimeout, queueTimeout: queueTimeout, retries: retries,
-                                   redispatch: redispatch)])
+                                   redispatch: redispatch)],
+            maxPipes: maxPipes)
         engine = try Engine(spec: spec)
         engine.sessionLogger = logger
         engine.acceptProbe = acceptProbe

@@ -1,0 +1,68 @@
+import CEpoll
+import Synchronization
+import Testing
+@testable import Splicer
+
+/// `maxpipes`: when every pipe the process may have is in use, a bulk flow is copied through the
+/// worker's buffer instead of spliced (HAProxy falls back to recv/send), and no byte is lost.
+@Suite struct MaxPipesTests {
+    @Test(arguments: [false, true])
+    func flowsBeyondMaxpipesAreCopiedAndArriveIntact(alwaysSplice: Bool) throws {
+        // The hog is reset below while the proxy still splices towards it: as gproxy does, take EPIPE
+        // rather than SIGPIPE.
+        _ = cepoll_ignore_sigpipe()
+        let echo = TestServer.echo()
+        let h = try EngineHarness(servers: [echo.port], workers: 1, alwaysSplice: alwaysSplice, maxPipes: 1)
+        defer { h.stop(); echo.stop() }
+        #expect(h.engine.spec.pipes.limit == 1)
+        // A client that sends and never reads: the echoed bytes back up into the proxy, which parks
+        // them in a pipe and holds it. Every pipe the process may have is then in use.
+        let hog = try #require(h.connect())
+        let hogWriter = NamedThread.start(name: "hog") {
+            var stream = ByteStream(seed: 99)
+            for _ in 0..<32 where hog.send(stream.next(256 * 1024)) {}
+        }
+        #expect(EngineHarness.eventually(10_000) { h.engine.spec.pipes.used >= 1 })
+        let flows = 3
+        let total = 1 << 20
+        let results = Mutex<[Bool]>([])
+        let threads = (0..<flows).map { n in
+            NamedThread.start(name: "flow-\(n)") {
+                guard let c = h.connect() else {
+                    results.withLock { $0.append(false) }
+                    return
+                }
+                let sentDigest = Mutex<[UInt8]>([])
+                let writer = NamedThread.start(name: "writer-\(n)") {
+                    var stream = ByteStream(seed: UInt64(n + 1))
+                    var sha = SHA256()
+                    var sent = 0
+                    while sent < total {
+                        let chunk = stream.next(min(256 * 1024, total - sent))
+                        sha.update(chunk)
+                        if !c.send(chunk) { break }
+                        sent += chunk.count
+                    }
+                    c.shutdownWrite()
+                    let d = sha.finish()
+                    sentDigest.withLock { $0 = d }
+                }
+                var sha = SHA256()
+                var received = 0
+                while let chunk = c.receive(max: 1 << 20), !chunk.isEmpty {
+                    sha.update(chunk)
+                    received += chunk.count
+                }
+                NamedThread.join(writer)
+                c.close()
+                let intact = received == total && sha.finish() == sentDigest.withLock { $0 }
+                results.withLock { $0.append(intact) }
+            }
+        }
+        for t in threads { NamedThread.join(t) }
+        #expect(results.withLock { $0 } == Array(repeating: true, count: flows))
+        hog.resetClose()
+        NamedThread.join(hogWriter)
+        #expect(EngineHarness.eventually { h.engine.spec.pipes.used == 0 })
+    }
+}
