@@ -5,7 +5,7 @@ import Foundation
 /// Input: a whole HTTP response (head + JSON body), as the checker receives it.
 /// Invariants: never traps (deep nesting, huge numbers, odd types); a parsed answer, written back
 /// as JSON behind a fresh head, parses the same; the result does not depend on the head's headers;
-/// a member's ports are what it says (clamped into 0...65535) and its API host is not empty.
+/// members written back as JSON parse to the same names, hosts and ports.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPatroni(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = fuzzBytes(data, size)
@@ -29,8 +29,17 @@ public func fuzzPatroni(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         fuzzCheck(answer.isRunningLeader == ((answer.role == "primary" || answer.role == "master") && answer.state == "running")
                   && !(answer.isRunningLeader && answer.isRunningReplica), "role predicates")
     }
-    for m in members ?? [] {
-        fuzzCheck(!m.apiHost.isEmpty, "member \(m.name) has an empty API host")
+    // Members written back (with a plain api_url) parse to the same names, hosts and ports. An
+    // api_url without a host is kept with an empty API host (reconcile() then skips the member).
+    if let members, !members.isEmpty {
+        let list: [[String: Any]] = members.map {
+            ["name": $0.name, "host": $0.host, "port": Int($0.port), "api_url": "http://127.0.0.1:\($0.apiPort)/patroni"]
+        }
+        let json = try! JSONSerialization.data(withJSONObject: ["members": list])
+        let again = ClusterMember.parse(Array("HTTP/1.1 200 OK\r\n\r\n".utf8) + Array(json)) ?? []
+        fuzzCheck(again.map(\.name) == members.map(\.name) && again.map(\.host) == members.map(\.host)
+                  && again.map(\.port) == members.map(\.port) && again.map(\.apiPort) == members.map(\.apiPort),
+                  "members round trip: \(again) vs \(members)")
     }
     return 0
 }

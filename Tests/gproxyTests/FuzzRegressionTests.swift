@@ -42,4 +42,62 @@ import Testing
             }
         }
     }
+
+    @Test func config() {
+        for (name, bytes) in Self.inputs("config") {
+            let first = Result { () throws(ConfigErrors) in try ConfigLoader.parse(files: [("fuzz.cfg", bytes)]) }
+            let again = Result { () throws(ConfigErrors) in try ConfigLoader.parse(files: [("fuzz.cfg", bytes)]) }
+            switch (first, again) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(name)")
+            case (.failure(let a), .failure(let b)):
+                #expect(a.errors == b.errors, "\(name)")
+                #expect(a.errors.allSatisfy { $0.file == "fuzz.cfg" && !$0.message.isEmpty }, "\(name)")
+            default: Issue.record("\(name): two parses disagree")
+            }
+        }
+    }
+
+    @Test func statsHTTP() {
+        let config = StatsConfig(enabled: true, uri: "/", auth: [StatsCredential(user: "a", password: "b")], admin: true)
+        for (name, bytes) in Self.inputs("stats-http") {
+            let reply = StatsHTTPHandler.handle(bytes, config: config, admin: nil) {
+                StatsSnapshot(pid: 1, version: "t", nodeName: "t", uptimeSeconds: 0, proxies: [])
+            }
+            if let reply {
+                #expect(reply.starts(with: Array("HTTP/1.1 ".utf8)), "\(name)")
+            } else {
+                #expect(bytes.count <= StatsHTTPHandler.maxRequestBytes, "\(name): no reply to a full buffer")
+            }
+        }
+    }
+
+    @Test func adminForm() {
+        for (name, bytes) in Self.inputs("admin-form") {
+            if let form = StatsAdminForm.parse(bytes[...]) {
+                #expect(form.servers.count <= bytes.count, "\(name)")
+            }
+        }
+    }
+
+    @Test func runtimeCommand() {
+        for (name, bytes) in Self.inputs("runtime-command") {
+            let line = String(decoding: bytes, as: UTF8.self)
+            let commands = RuntimeCommand.parseLine(line)
+            #expect(commands.count <= bytes.filter { $0 == UInt8(ascii: ";") }.count + 1, "\(name)")
+        }
+    }
+
+    @Test func patroni() {
+        for (name, bytes) in Self.inputs("patroni") {
+            #expect(PatroniAnswer.parse(bytes) == PatroniAnswer.parse(bytes), "\(name)")
+            #expect(ClusterMember.parse(bytes) == ClusterMember.parse(bytes), "\(name)")
+        }
+    }
+
+    @Test func stateFile() {
+        for (name, bytes) in Self.inputs("state-file") {
+            let file = ServerStateFile.parse(String(decoding: bytes, as: UTF8.self))
+            #expect(file.entries.allSatisfy { (0...3).contains($0.opState) }, "\(name)")
+        }
+    }
 }
