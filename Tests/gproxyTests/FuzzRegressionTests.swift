@@ -57,6 +57,18 @@ import Testing
         }
     }
 
+    /// A port past Int.max wrapped around in atol(): negative (UInt16() trapped) or, wrapped
+    /// exactly, a valid port silently accepted; C's atol() saturates, so HAProxy says "invalid port".
+    @Test func overflowingNumbersSaturate() {
+        #expect(ConfigValues.atol("18446744073709551617") == Int.max)
+        #expect(ConfigValues.atol("-9223372036854775809") == Int.min)
+        #expect(ConfigValues.atol("-9223372036854775808") == Int.min)
+        #expect(ConfigValues.atol("  -42x") == -42)
+        #expect(throws: ConfigErrors.self) {
+            try ConfigLoader.parse(text: "backend b\n    server s 127.0.0.1:18446744073709551617\n")
+        }
+    }
+
     @Test func statsHTTP() {
         let config = StatsConfig(enabled: true, uri: "/", auth: [StatsCredential(user: "a", password: "b")], admin: true)
         for (name, bytes) in Self.inputs("stats-http") {
@@ -85,6 +97,13 @@ import Testing
             let commands = RuntimeCommand.parseLine(line)
             #expect(commands.count <= bytes.filter { $0 == UInt8(ascii: ";") }.count + 1, "\(name)")
         }
+    }
+
+    /// Commands split at the byte `;`, as HAProxy does: a prepend mark (U+0602) or a CR LF pair
+    /// made one Swift Character with its neighbour and hid the separator.
+    @Test func runtimeSeparatorsAreScalars() {
+        #expect(RuntimeCommand.parseLine("x\u{602};show info") == [.unknown("x\u{602}"), .showInfo])
+        #expect(RuntimeCommand.parseLine("show\r\ninfo") == [.showInfo])
     }
 
     @Test func patroni() {

@@ -76,7 +76,11 @@ enum ConfigValues {
         var value = 0
         for c in chars {
             guard c.isASCII, let d = c.wholeNumberValue else { break }
-            value = value.multipliedReportingOverflow(by: 10).partialValue &+ d
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(d)
+            // glibc's atol() saturates (it is strtol()); wrapping turned huge ports into valid ones.
+            if o1 || o2 { return negative ? Int.min : Int.max }
+            value = sum
         }
         return negative ? -value : value
     }
