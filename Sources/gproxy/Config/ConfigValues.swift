@@ -82,7 +82,11 @@ enum ConfigValues {
         var value = 0
         for b in bytes {
             guard b >= 0x30, b <= 0x39 else { break }
-            value = value.multipliedReportingOverflow(by: 10).partialValue &+ Int(b - 0x30)
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(Int(b - 0x30))
+            // glibc's atol() saturates (it is strtol()); wrapping turned huge ports into valid ones.
+            if o1 || o2 { return negative ? Int.min : Int.max }
+            value = sum
         }
         return negative ? -value : value
     }

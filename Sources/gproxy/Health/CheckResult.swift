@@ -33,7 +33,9 @@ enum HTTPCheckEvaluator {
         let text = String(decoding: bytes[0..<eol], as: UTF8.self)
         guard text.hasPrefix("HTTP/") else { return nil }
         let parts = text.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[1].count == 3, let code = Int(parts[1]) else { return nil }
+        // Three digits, as HAProxy requires: Int() alone would take "-03" or "+20".
+        guard parts.count >= 2, parts[1].utf8.count == 3, parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let code = Int(parts[1]) else { return nil }
         let reason = parts.count > 2 ? String(parts[2]) : ""
         let end = firstIndex(of: [13, 10, 13, 10], in: bytes).map { $0 + 4 }
         return (StatusLine(code: code, reason: reason), end)

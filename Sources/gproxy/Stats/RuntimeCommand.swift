@@ -33,9 +33,10 @@ enum RuntimeCommand: Sendable, Equatable {
             if !word.isEmpty { words.append(word) }
             word = ""
         }
-        for ch in line {
+        // By scalar, not Character: "\r\n", or a prepend mark before ";", is one Character.
+        for ch in line.unicodeScalars {
             if escaped {
-                word.append(ch)
+                word.unicodeScalars.append(ch)
                 escaped = false
             } else if ch == "\\" {
                 escaped = true
@@ -46,7 +47,7 @@ enum RuntimeCommand: Sendable, Equatable {
             } else if ch == " " || ch == "\t" || ch == "\r" || ch == "\n" {
                 endWord()
             } else {
-                word.append(ch)
+                word.unicodeScalars.append(ch)
             }
         }
         endWord()
