@@ -43,8 +43,9 @@ enum SyslogSeverity: Int, Comparable, Sendable {
 
 /// Writes log lines to the configured `log` targets: stdout, stderr, or UDP syslog (RFC 3164 by
 /// default: `<PRI>Mmm dd hh:mm:ss gproxy[pid]: message`). One sink per set of targets; shared by
-/// the checker thread and the workers' session logger, so it serialises writes with a lock. It is
-/// only reached for events (state changes) and for session logs when `option tcplog` has a target.
+/// the checker thread and the workers' session logger without a lock: the targets never change after
+/// `init`, and each line leaves in one system call (one datagram, or one write(2), which a pipe keeps
+/// whole up to PIPE_BUF = 4 KiB; `len` defaults to 1024). A worker never waits for the checker here.
 final class LogSink: @unchecked Sendable {
     private struct Target {
         var config: LogTarget
@@ -54,13 +55,13 @@ final class LogSink: @unchecked Sendable {
         var udpAddress: SocketAddress?
     }
 
-    private var targets: [Target] = []
-    private let lock = NSLock()
+    private let targets: [Target]
     private let pid = getpid()
     private let tag: String
 
     init(targets configs: [LogTarget], tag: String = "gproxy") {
         self.tag = tag
+        var targets: [Target] = []
         for c in configs {
             var t = Target(config: c, facility: LogSink.facilityNumber(c.facility),
                            maxLevel: c.level.flatMap(SyslogSeverity.init(name:)) ?? .debug, udpFd: -1, udpAddress: nil)
@@ -70,6 +71,7 @@ final class LogSink: @unchecked Sendable {
             }
             targets.append(t)
         }
+        self.targets = targets
     }
 
     deinit { for t in targets where t.udpFd >= 0 { close(t.udpFd) } }
@@ -78,8 +80,6 @@ final class LogSink: @unchecked Sendable {
 
     func emit(_ severity: SyslogSeverity, _ message: String) {
         guard !targets.isEmpty else { return }
-        lock.lock()
-        defer { lock.unlock() }
         for t in targets where severity.rawValue <= t.maxLevel.rawValue {
             let line: String
             switch t.config.format {

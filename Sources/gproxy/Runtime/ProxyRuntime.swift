@@ -48,7 +48,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
                 let port = sc.checkPort ?? sc.port
                 return ServerHealth(
                     backend: b, server: s, backendName: p.name, config: sc,
-                    checkAddress: sc.check ? SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: port) : nil,
+                    checkAddress: sc.check ? SocketAddress(ip: host, port: port) : nil,
                     httpCheck: p.httpCheck, expects: p.httpCheckExpects, timeoutCheck: p.timeouts.check,
                     timeoutConnect: p.timeouts.connect, patroni: p.patroni, now: now)
             }
@@ -120,7 +120,7 @@ final class ProxyRuntime: RuntimeAdmin, @unchecked Sendable {
             let addresses: [SocketAddress?] = servers[b].indices.map { s in
                 guard s < p.servers.count else { return nil }
                 let host = plan.serverHosts[b][s]
-                return SocketAddress(ip: EngineBuilder.resolve(host) ?? host, port: p.servers[s].port)
+                return SocketAddress(ip: host, port: p.servers[s].port)
             }
             if let path = ServerStateFile.path(load: p.loadServerState, fileName: p.serverStateFileName,
                                                backend: p.name, global: config.global) {

@@ -53,6 +53,9 @@ final class StatsCollector: @unchecked Sendable {
         info.nbthread = engine.spec.workers
         info.maxconn = engine.spec.globalMaxconn
         info.currentConnections = engine.processSessions.value
+        info.maxpipes = engine.spec.pipes.limit
+        info.pipesUsed = engine.spec.pipes.used
+        info.pipesFree = engine.spec.pipes.free
         info.cumulativeConnections = (0..<engine.spec.frontends.count).reduce(0) {
             $0 + engine.total(engine.layout.frontend($1, .sessions))
         }

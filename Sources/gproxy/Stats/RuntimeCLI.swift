@@ -209,7 +209,7 @@ struct RuntimeCLI: Sendable {
             ("Process_num", "1"), ("Pid", "\(s.pid)"), ("Uptime", StatsHTML.uptime(s.uptimeSeconds)),
             ("Uptime_sec", "\(s.uptimeSeconds)"), ("Maxconn", "\(i.maxconn)"), ("CurrConns", "\(i.currentConnections)"),
             ("CumConns", "\(i.cumulativeConnections)"), ("Maxpipes", "\(i.maxpipes)"), ("PipesUsed", "\(i.pipesUsed)"),
-            ("PipesFree", "\(i.pipesFree)"), ("SplicedBytes", "\(i.splicedBytes)"), ("node", s.nodeName),
+            ("PipesFree", "\(i.pipesFree)"), ("node", s.nodeName),
         ]
         return lines.map { "\($0.0): \($0.1)\n" }.joined()
     }

@@ -21,7 +21,6 @@ struct ProcessInfoStats: Sendable, Equatable {
     var maxpipes = 0
     var pipesUsed = 0
     var pipesFree = 0
-    var splicedBytes: UInt64 = 0
 }
 
 /// The counters one CSV row carries. Unused fields stay nil and render as empty CSV cells.
