@@ -30,6 +30,22 @@ import Testing
         return t
     }
 
+    /// A replica whose database refuses while its API still says "replica" (the moment a postmaster
+    /// dies, before the next check): a read must go to another replica at once, as `patroni
+    /// primary` does with a vanishing writer, not wait out `retries` on the dead one.
+    @Test func aReadRefusedByAReplicaIsRedispatchedAtOnce() throws {
+        let cluster = try SimulatedCluster(memberCount: 3)
+        defer { cluster.stop() }
+        let rw = RuntimeHarness.freePort(), ro = RuntimeHarness.freePort()
+        let h = try RuntimeHarness(Self.config(cluster, rw: rw, ro: ro, inter: "10s"))
+        defer { h.stop() }
+        #expect(RuntimeHarness.eventually { h.server("ro", "pg2")?.status == "UP" && h.server("ro", "pg3")?.status == "UP" })
+        try cluster.setDatabase(node: "pg2", up: false)
+        // inter 10s: the checker has not noticed; every read must still be answered, by pg3.
+        let answers = (0..<6).map { _ in Self.probe(ro)?.node }
+        #expect(answers == Array(repeating: "pg3", count: 6), "answers \(answers)")
+    }
+
     /// The banner of the node a new connection through `port` reaches: (node, role), or nil.
     static func probe(_ port: UInt16) -> (node: String, role: String)? {
         guard let c = try? SimulatedTestClient(port: port), let line = c.readLine(timeoutMs: 5000) else { return nil }

@@ -59,14 +59,16 @@ struct EngineBuilder {
             hosts.append(resolved)
             // A Patroni-aware primary holds new sessions in its queue while no writer is confirmed,
             // for `timeout queue` (10 s when neither it nor `timeout connect` is set), and a failed
-            // connect to the writer is redispatched (into that queue) once the writer is gone.
+            // connect to the writer is redispatched (into that queue) once the writer is gone. A
+            // Patroni-aware replica backend redispatches too: a replica that refuses (its postmaster
+            // just died) hands the read to another one at once instead of `retries` pauses on it.
             let writerWait = p.patroni?.role == .primary
             let queueTimeout = p.timeouts.queue ?? (writerWait && p.timeouts.connect == nil ? 10_000 : nil)
             backends.append(BackendSpec(
                 name: p.name, servers: servers, balance: Splicer.BalanceAlgorithm(rawValue: p.balance.rawValue) ?? .roundrobin,
                 connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: queueTimeout,
                 tunnelTimeout: p.timeouts.tunnel, serverFinTimeout: p.timeouts.serverFin, retries: p.retries,
-                redispatch: p.redispatch || writerWait, allBackups: p.allBackups, queueWhenNoServer: writerWait))
+                redispatch: p.redispatch || p.patroni != nil, allBackups: p.allBackups, queueWhenNoServer: writerWait))
         }
         var frontends: [FrontendSpec] = []
         var frontendProxies: [Int] = []
