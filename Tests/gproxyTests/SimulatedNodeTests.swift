@@ -1,3 +1,4 @@
+import CEpoll
 // The simulated database port: banner, echo, half-close, stop/start and reset.
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import CEpoll
 // A tiny blocking loopback client for the simulated-cluster tests: connect, send, read to EOF with
 // a timeout, and report how the exchange ended (EOF, RST, timeout).
 
