@@ -17,7 +17,7 @@ import Testing
             var holder = -1, waiter = -1
             var armed = false, holderReserved = false, waiterSlept = false
         }
-        let state = Mutex(State())
+        let state = Locked(State())
 
         var count: Int { state.withLock { $0.log.count } }
         var forced: Bool { state.withLock { $0.holderReserved && $0.waiterSlept } }
@@ -124,7 +124,7 @@ import Testing
             var stalled: Int?
             var released = false
         }
-        let state = Mutex(State())
+        let state = Locked(State())
 
         var stalled: Int? { state.withLock { $0.stalled } }
         func setHolder(_ w: Int) { state.withLock { $0.holder = w } }
@@ -157,7 +157,7 @@ import Testing
     @Test func aSlotFreedJustBeforeAWorkerRegistersIsSeenDespiteAnotherFullFrontend() throws {
         let server = QueueTests.greeter("s1")
         let probe = StallWhenFull()
-        let ended = Mutex(0)
+        let ended = Locked(0)
         let h = try EngineHarness(servers: [server.port], workers: 2, globalMaxconn: 2,
                                   secondFrontendMaxconn: 1,
                                   logger: { r in if r.frontend == 0 { ended.withLock { $0 += 1 } } },

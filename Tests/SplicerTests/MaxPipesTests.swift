@@ -25,14 +25,14 @@ import Testing
         #expect(EngineHarness.eventually(10_000) { h.engine.spec.pipes.used >= 1 })
         let flows = 3
         let total = 1 << 20
-        let results = Mutex<[Bool]>([])
+        let results = Locked<[Bool]>([])
         let threads = (0..<flows).map { n in
             NamedThread.start(name: "flow-\(n)") {
                 guard let c = h.connect() else {
                     results.withLock { $0.append(false) }
                     return
                 }
-                let sentDigest = Mutex<[UInt8]>([])
+                let sentDigest = Locked<[UInt8]>([])
                 let writer = NamedThread.start(name: "writer-\(n)") {
                     var stream = ByteStream(seed: UInt64(n + 1))
                     var sha = SHA256()

@@ -8,7 +8,7 @@ import Testing
     final class Fixture: Sendable {
         let backend: BackendShared
         let route: BackendRoute
-        let grants = Mutex<[(slot: Int32, server: Int)]>([])
+        let grants = Locked<[(slot: Int32, server: Int)]>([])
 
         init(_ n: Int, balance: BalanceAlgorithm = .roundrobin, maxconn: Int = 1, maxqueue: Int = 0) {
             let servers = (0..<n).map { i in

@@ -103,7 +103,7 @@ import Testing
 
     @Test func globalMaxconnLeavesTheRestInTheKernelBacklog() throws {
         let server = Self.greeter("s1")
-        let records = Mutex<[SessionRecord]>([])
+        let records = Locked<[SessionRecord]>([])
         let h = try EngineHarness(servers: [server.port], globalMaxconn: 3,
                                   logger: { r in records.withLock { $0.append(r) } })
         defer { h.stop(); server.stop() }

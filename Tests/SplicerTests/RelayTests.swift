@@ -13,7 +13,7 @@ import Testing
         // 8 MiB under a sanitizer (scripts/test sets GPROXY_SANITIZER): the instrumented SHA-256 alone
         // would take minutes for 64 MiB; the relay paths exercised are the same.
         let total = getenv("GPROXY_SANITIZER") == nil ? 64 << 20 : 8 << 20
-        let sentDigest = Mutex<[UInt8]>([])
+        let sentDigest = Locked<[UInt8]>([])
         // Writer and reader run at once, or the echo would fill every buffer and stall.
         let writer = NamedThread.start(name: "test-writer") {
             var stream = ByteStream(seed: 42)
@@ -49,7 +49,7 @@ import Testing
         let h = try EngineHarness(servers: [echo.port], alwaysSplice: alwaysSplice)
         defer { h.stop(); echo.stop() }
         let failures = Atomic<Int>(0)
-        let reasons = Mutex<[String]>([])
+        let reasons = Locked<[String]>([])
         var threads: [pthread_t] = []
         for i in 0..<200 {
             threads.append(NamedThread.start(name: "test-c") {
@@ -166,7 +166,7 @@ import Testing
     }
 
     @Test func refusedBackendClosesTheClientAfterRetries() throws {
-        let records = Mutex<[SessionRecord]>([])
+        let records = Locked<[SessionRecord]>([])
         let h = try EngineHarness(servers: [closedPort()], connectTimeout: 100, retries: 2,
                                   logger: { r in records.withLock { $0.append(r) } })
         defer { h.stop() }
@@ -186,7 +186,7 @@ import Testing
 
     @Test func redispatchMovesToAnotherServerAtOnce() throws {
         let echo = TestServer.echo()
-        let records = Mutex<[SessionRecord]>([])
+        let records = Locked<[SessionRecord]>([])
         let h = try EngineHarness(servers: [closedPort(), echo.port], retries: 3, redispatch: true,
                                   logger: { r in records.withLock { $0.append(r) } })
         defer { h.stop(); echo.stop() }
@@ -210,7 +210,7 @@ import Testing
             usleep(5_000_000)
             s.close()
         }
-        let records = Mutex<[SessionRecord]>([])
+        let records = Locked<[SessionRecord]>([])
         let h = try EngineHarness(servers: [server.port], clientTimeout: 60_000, clientFinTimeout: 300,
                                   serverTimeout: 60_000, logger: { r in records.withLock { $0.append(r) } })
         defer { h.stop(); server.stop() }
@@ -229,7 +229,7 @@ import Testing
 
     @Test func clientTimeoutClosesAnIdleSession() throws {
         let echo = TestServer.echo()
-        let records = Mutex<[SessionRecord]>([])
+        let records = Locked<[SessionRecord]>([])
         let h = try EngineHarness(servers: [echo.port], clientTimeout: 300, serverTimeout: 5000,
                                   logger: { r in records.withLock { $0.append(r) } })
         defer { h.stop(); echo.stop() }

@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func eachHostNameIsResolvedOnce() throws {
-        let asked = Mutex<[String]>([])
+        let asked = Locked<[String]>([])
         let resolver = HostResolver { host in
             asked.withLock { $0.append(host) }
             return "192.0.2.7"

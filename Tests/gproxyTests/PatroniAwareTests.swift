@@ -59,7 +59,7 @@ import Testing
 
     /// Connects through `port` in a loop until stopped, recording who answered.
     final class Prober: @unchecked Sendable {
-        let seen = Mutex<[(String, String)]>([])
+        let seen = Locked<[(String, String)]>([])
         let failures = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
         var thread: pthread_t?
@@ -146,7 +146,7 @@ import Testing
         #expect(Self.probe(rw)?.node == "pg1")
         _ = cluster.failover(killLeader: true, candidate: "pg3", electionDelayMs: 700)
         #expect(RuntimeHarness.eventually { h.server("rw", "pg1")?.status == "DOWN" })
-        let results = Mutex<[(String, String)?]>([])
+        let results = Locked<[(String, String)?]>([])
         let threads = (0..<5).map { _ in
             NamedThread.start(name: "waiter") { let r = Self.probe(rw); results.withLock { $0.append(r) } }
         }
@@ -223,7 +223,7 @@ import Testing
         }
         #expect(String(decoding: echo, as: UTF8.self) == "still here")
         // A client arriving now waits in the queue, and is served as soon as the API answers again.
-        let answer = Mutex<(String, String)?>(nil)
+        let answer = Locked<(String, String)?>(nil)
         let waiter = NamedThread.start(name: "waiter") { let r = Self.probe(rw); answer.withLock { $0 = r } }
         usleep(300_000)
         cluster.setFault(node: "pg1", fault: .normal)
