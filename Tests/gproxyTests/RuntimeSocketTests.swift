@@ -111,4 +111,22 @@ import Testing
         // The whole reply is hundreds of MB; the process may grow by a few buffers only.
         #expect(peakKiB - before < 64 * 1024, "RSS grew from \(before) KiB to \(peakKiB) KiB for a \(total >> 20) MiB reply")
     }
+
+    /// Finding: `show info` printed pipe figures that nothing ever set (Maxpipes 0 whatever the
+    /// config said). They now come from the engine's pipe gauge.
+    @Test func showInfoReportsThePipeGauge() throws {
+        let cluster = try SimulatedCluster(memberCount: 1)
+        defer { cluster.stop() }
+        let path = Self.socketPath()
+        defer { unlink(path) }
+        let text = Self.config(socket: path, port: RuntimeHarness.freePort(), backendPort: cluster.members[0].dbPort)
+            .replacingOccurrences(of: "    nbthread 1\n", with: "    nbthread 1\n    maxpipes 7\n")
+        let g = try GProxyProcess(config: text)
+        defer { g.stop(); unlink(g.configPath) }
+        #expect(RuntimeHarness.eventually { Self.pidFromShowInfo(path) == g.pid })
+        let info = UnixClient.request(path, "show info\n") ?? ""
+        #expect(info.contains("Maxpipes: 7\n"), "\(info)")
+        #expect(info.contains("PipesUsed: 0\n"))
+        #expect(!info.contains("SplicedBytes"))
+    }
 }
