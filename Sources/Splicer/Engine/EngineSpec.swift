@@ -61,7 +61,8 @@ public struct FrontendSpec: Sendable {
     }
 }
 
-public enum BalanceAlgorithm: String, Sendable {
+/// `balance` as HAProxy spells it (the config parser reads it by raw value).
+public enum BalanceAlgorithm: String, Equatable, Sendable {
     case roundrobin, staticRR = "static-rr", leastconn, first, source
 }
 

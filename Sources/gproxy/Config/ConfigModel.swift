@@ -1,3 +1,5 @@
+import Splicer
+
 /// The parsed configuration: plain values, no sockets, so it can be built in tests and compared.
 ///
 /// `ConfigParser` fills it from haproxy.cfg-style text with HAProxy 2.6's rules (defaults inheritance,
@@ -86,13 +88,8 @@ enum ProxyKind: String, Equatable, Sendable {
 
 enum ProxyMode: String, Equatable, Sendable { case tcp, http }
 
-enum BalanceAlgorithm: String, Equatable, Sendable {
-    case roundrobin
-    case staticRR = "static-rr"
-    case leastconn
-    case first
-    case source
-}
+/// `balance`: the engine's own algorithm type (one definition, spelled as HAProxy's keywords).
+typealias BalanceAlgorithm = Splicer.BalanceAlgorithm
 
 /// One listening address after expanding comma lists and port ranges.
 struct BindAddress: Equatable, Sendable {

@@ -65,7 +65,7 @@ struct EngineBuilder {
             let writerWait = p.patroni?.role == .primary
             let queueTimeout = p.timeouts.queue ?? (writerWait && p.timeouts.connect == nil ? 10_000 : nil)
             backends.append(BackendSpec(
-                name: p.name, servers: servers, balance: Splicer.BalanceAlgorithm(rawValue: p.balance.rawValue) ?? .roundrobin,
+                name: p.name, servers: servers, balance: p.balance,
                 connectTimeout: p.timeouts.connect, serverTimeout: p.timeouts.server, queueTimeout: queueTimeout,
                 tunnelTimeout: p.timeouts.tunnel, serverFinTimeout: p.timeouts.serverFin, retries: p.retries,
                 redispatch: p.redispatch || p.patroni != nil, allBackups: p.allBackups, queueWhenNoServer: writerWait))
