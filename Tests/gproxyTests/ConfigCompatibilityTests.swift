@@ -1,3 +1,4 @@
+import Splicer
 import Synchronization
 import Testing
 @testable import gproxy

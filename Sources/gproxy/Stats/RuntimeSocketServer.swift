@@ -20,7 +20,6 @@ final class RuntimeSocketServer: @unchecked Sendable {
     static let maxClients = 64
     /// Unsent reply bytes above which no further command runs until the client reads.
     static let highWaterBytes = 64 * 1024
-    static let acceptRetryMs = 100
 
     let path: String
     private let mode: UInt32?
@@ -29,9 +28,7 @@ final class RuntimeSocketServer: @unchecked Sendable {
     let control: ControlLoop
     var loop: EventLoop { control.loop }
     // Loop thread only.
-    private var listenFD: Int32 = -1
-    private var token: LoopToken?
-    private var retry: UInt64?
+    private var listener: LoopListener?
     /// The socket file we bound, to remove it only while it is still ours.
     private var boundFile: (dev: UInt64, ino: UInt64)?
     var clients = 0
@@ -55,20 +52,23 @@ final class RuntimeSocketServer: @unchecked Sendable {
     /// Unlinks a stale socket file, binds, applies the mode and starts accepting.
     func start() throws {
         try control.sync { [self] in
-            guard listenFD < 0 else { return }
+            guard listener == nil else { return }
             let fd = try SystemCallError.named("bind/listen \(path)") { () throws(Errno) in
                 try UnixSocketFile.listen(path: path, mode: mode, backlog: 16)
             }
             var st = stat()
             if stat(path, &st) == 0 { boundFile = (UInt64(st.st_dev), UInt64(st.st_ino)) }
-            listenFD = fd
+            let l = LoopListener(fd: fd, loop: loop) { [unowned self] c in
+                if clients >= Self.maxClients { _ = cepoll_close(c) } else { RuntimeConnection.start(fd: c, server: self) }
+            }
+            listener = l
             do throws(Errno) {
-                token = try loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Listener(server: self))
+                try l.register()
             } catch {
                 closeListener()
                 throw SystemCallError("epoll_ctl \(path)", error)
             }
-            acceptAll()
+            l.acceptAll()
         }
     }
 
@@ -82,44 +82,13 @@ final class RuntimeSocketServer: @unchecked Sendable {
     }
 
     private func closeListener() {
-        if let retry { loop.cancel(timer: retry) }
-        retry = nil
-        if let token { loop.deregister(listenFD, token) }
-        token = nil
-        if listenFD >= 0 { _ = cepoll_close(listenFD) }
-        listenFD = -1
+        listener?.close()
+        listener = nil
         if let file = boundFile {
             var st = stat()
             if stat(path, &st) == 0, UInt64(st.st_dev) == file.dev, UInt64(st.st_ino) == file.ino { unlink(path) }
         }
         boundFile = nil
-    }
-
-    fileprivate func acceptAll() {
-        while listenFD >= 0 {
-            let c = cepoll_accept4(listenFD, nil, nil)
-            if c == -EINTR || c == -ECONNABORTED { continue }
-            if c < 0 {
-                if c != -EAGAIN && retry == nil {
-                    retry = loop.schedule(afterMs: Self.acceptRetryMs) { [self] in
-                        retry = nil
-                        acceptAll()
-                    }
-                }
-                return
-            }
-            guard clients < Self.maxClients else {
-                _ = cepoll_close(c)
-                continue
-            }
-            RuntimeConnection.start(fd: c, server: self)
-        }
-    }
-
-    private final class Listener: EventHandler {
-        unowned let server: RuntimeSocketServer
-        init(server: RuntimeSocketServer) { self.server = server }
-        func handle(events: UInt32) { server.acceptAll() }
     }
 }
 

@@ -14,8 +14,7 @@ import Splicer
 /// - After the answer the connection is half-closed and its input drained until the client closes
 ///   (lingering close, as HAProxy): closing with unread input would send RST and destroy the part
 ///   of the answer the client has not read yet.
-/// - Accepting stops on EMFILE/ENFILE and is retried on a timer: the listener is edge-triggered,
-///   so a connection waiting in the backlog would otherwise wait for the next one to arrive.
+/// - Accepting stops on EMFILE/ENFILE and is retried on a timer (`LoopListener`).
 final class StatsServer: @unchecked Sendable {
     /// Used when the stats proxy has no `timeout client`.
     static let defaultClientTimeoutMs = 10_000
@@ -23,7 +22,6 @@ final class StatsServer: @unchecked Sendable {
     static let maxConnections = 10_000
     /// How long a drained connection may linger for the client to close.
     static let lingerMs = 1000
-    static let acceptRetryMs = 100
 
     private let addresses: [(host: String, port: UInt16)]
     let config: StatsConfig
@@ -38,7 +36,7 @@ final class StatsServer: @unchecked Sendable {
     /// Set at `stop()` (soft stop): a monitor request still being read is answered 503.
     private(set) var stopping = false
     /// Loop thread only, after `start()`.
-    private var listeners: [StatsListener] = []
+    private var listeners: [LoopListener] = []
     var connections = 0
     /// Shared by the connections (loop thread only).
     var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
@@ -87,7 +85,9 @@ final class StatsServer: @unchecked Sendable {
                 inheritedFDs = []
                 for fd in fds {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    let l = StatsListener(fd: fd, server: self)
+                    let l = LoopListener(fd: fd, loop: loop) { [unowned self] c in
+                        if connections >= Self.maxConnections { _ = cepoll_close(c) } else { StatsConnection.start(fd: c, server: self) }
+                    }
                     try l.register()
                     listeners.append(l)
                 }
@@ -133,59 +133,6 @@ final class StatsServer: @unchecked Sendable {
             // SO_REUSEPORT as HAProxy: a new process can bind while the old one still listens.
             try Socket.listen(on: address, reusePort: true, backlog: backlog)
         }
-    }
-}
-
-/// One listening socket of a stats server.
-private final class StatsListener: EventHandler {
-    let fd: Int32
-    unowned let server: StatsServer
-    private var token: LoopToken?
-    private var retry: UInt64?
-
-    init(fd: Int32, server: StatsServer) {
-        self.fd = fd
-        self.server = server
-    }
-
-    func register() throws(Errno) {
-        token = try server.loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, self)
-    }
-
-    func handle(events: UInt32) { acceptAll() }
-
-    private func acceptAll() {
-        guard token != nil else { return }
-        while true {
-            var addr = sockaddr_storage()
-            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = cepoll_accept4(self.fd, &addr, &len)
-            if fd == -EINTR || fd == -ECONNABORTED { continue }
-            if fd < 0 {
-                if fd != -EAGAIN && retry == nil {
-                    // Out of descriptors (or memory): nothing will signal the edge again for the
-                    // connections already waiting, so look again shortly.
-                    retry = server.loop.schedule(afterMs: StatsServer.acceptRetryMs) { [self] in
-                        retry = nil
-                        acceptAll()
-                    }
-                }
-                return
-            }
-            if server.connections >= StatsServer.maxConnections {
-                _ = cepoll_close(fd)
-                continue
-            }
-            StatsConnection.start(fd: fd, server: server)
-        }
-    }
-
-    func close() {
-        if let retry { server.loop.cancel(timer: retry) }
-        retry = nil
-        if let token { server.loop.deregister(fd, token) }
-        token = nil
-        _ = cepoll_close(fd)
     }
 }
 
