@@ -36,30 +36,9 @@ import Testing
                     results.withLock { $0.append(false) }
                     return
                 }
-                let sentDigest = Locked<[UInt8]>([])
-                let writer = NamedThread.start(name: "writer-\(n)") {
-                    var stream = ByteStream(seed: UInt64(n + 1))
-                    var sha = SHA256()
-                    var sent = 0
-                    while sent < total {
-                        let chunk = stream.next(min(256 * 1024, total - sent))
-                        sha.update(chunk)
-                        if !c.send(chunk) { break }
-                        sent += chunk.count
-                    }
-                    c.shutdownWrite()
-                    let d = sha.finish()
-                    sentDigest.withLock { $0 = d }
-                }
-                var sha = SHA256()
-                var received = 0
-                while let chunk = c.receive(max: 1 << 20), !chunk.isEmpty {
-                    sha.update(chunk)
-                    received += chunk.count
-                }
-                NamedThread.join(writer)
-                c.close()
-                let intact = received == total && sha.finish() == sentDigest.withLock { $0 }
+                let r = EchoRoundTrip.run(c, total: total, seed: UInt64(n + 1))
+                let received = r.received
+                let intact = received == total && r.digestsMatch
                 results.withLock { $0.append(intact) }
                 receivedBytes.withLock { $0.append(received) }
             }

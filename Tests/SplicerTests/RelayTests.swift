@@ -13,32 +13,9 @@ import Testing
         // 8 MiB under a sanitizer (scripts/test sets GPROXY_SANITIZER): the instrumented SHA-256 alone
         // would take minutes for 64 MiB; the relay paths exercised are the same.
         let total = getenv("GPROXY_SANITIZER") == nil ? 64 << 20 : 8 << 20
-        let sentDigest = Locked<[UInt8]>([])
-        // Writer and reader run at once, or the echo would fill every buffer and stall.
-        let writer = NamedThread.start(name: "test-writer") {
-            var stream = ByteStream(seed: 42)
-            var sha = SHA256()
-            var sent = 0
-            while sent < total {
-                let chunk = stream.next(min(256 * 1024, total - sent))
-                sha.update(chunk)
-                if !c.send(chunk) { break }
-                sent += chunk.count
-            }
-            c.shutdownWrite()
-            let d = sha.finish()
-            sentDigest.withLock { $0 = d }
-        }
-        var sha = SHA256()
-        var received = 0
-        while let chunk = c.receive(max: 1 << 20), !chunk.isEmpty {
-            sha.update(chunk)
-            received += chunk.count
-        }
-        NamedThread.join(writer)
-        c.close()
-        #expect(received == total)
-        #expect(sha.finish() == sentDigest.withLock { $0 })
+        let r = EchoRoundTrip.run(c, total: total, seed: 42)
+        #expect(r.received == total)
+        #expect(r.digestsMatch)
     }
 
     /// Both relay paths: per-flow choice (small messages copied, bulk spliced) and forced splice
