@@ -676,26 +676,34 @@ def test_no_leader_writes_wait_then_end(fenv):
 
 def test_discover_member_joins_and_leaves(fenv):
     """`patroni primary|replica discover`: a member added to the running cluster appears in both
-    backends and serves reads; once removed from the cluster it leaves both and its sessions are cut."""
+    backends and serves reads; once removed from the cluster it leaves both and its sessions are cut.
+    Two proxies with the same configuration (the two-node deployment of issue #13) each discover it
+    on their own and agree."""
     env, cluster = fenv, fenv.cluster
     if not env.patroni:
         pytest.skip("Patroni-aware mode only")
-    with FaultProxy(env, check_ports={}, patroni_opts="discover") as fp:
-        assert fp.settle(), "proxy never agreed with the cluster"
+    with FaultProxy(env, check_ports={}, patroni_opts="discover") as fp, \
+            FaultProxy(env, check_ports={}, patroni_opts="discover") as peer:
+        assert fp.settle() and peer.settle(), "a proxy never agreed with the cluster"
         t_add = time.time()
         node = cluster.add_node()
         member_s = time.time() - t_add
         name = node.name
-        joined = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            st = fp.stats()
+
+        def is_replica_in(p):
+            st = p.stats()
             w, r = st.get(("opengauss", name)), st.get(("opengauss_balance", name))
-            if w and r and r["status"].startswith("UP") and not w["status"].startswith("UP"):
+            return bool(w and r and r["status"].startswith("UP") and not w["status"].startswith("UP"))
+        joined = peer_joined = None
+        deadline = time.time() + 30
+        while time.time() < deadline and (joined is None or peer_joined is None):
+            if joined is None and is_replica_in(fp):
                 joined = time.time() - t_add
-                break
+            if peer_joined is None and is_replica_in(peer):
+                peer_joined = time.time() - t_add
             time.sleep(0.2)
         assert joined is not None, f"{name} did not join the backends: {sorted(k for k in fp.stats())}"
+        assert peer_joined is not None, f"{name} did not join the second proxy's backends: {sorted(k for k in peer.stats())}"
         # it serves: the read port's round-robin reaches it
         held = None
         seen = []
@@ -714,22 +722,28 @@ def test_discover_member_joins_and_leaves(fenv):
         hs = HeldSession(conn=held).watch()
         t_rm = time.time()
         cluster.remove_node(name)
-        left = None
+        left = peer_left = None
         deadline = time.time() + 60
-        while time.time() < deadline:
-            st = fp.stats()
-            if ("opengauss", name) not in st and ("opengauss_balance", name) not in st and hs.closed_at is not None:
+
+        def gone_from(p):
+            st = p.stats()
+            return ("opengauss", name) not in st and ("opengauss_balance", name) not in st
+        while time.time() < deadline and (left is None or peer_left is None):
+            if left is None and gone_from(fp) and hs.closed_at is not None:
                 left = time.time() - t_rm
-                break
+            if peer_left is None and gone_from(peer):
+                peer_left = time.time() - t_rm
             time.sleep(0.25)
         cut_s = None if hs.closed_at is None else hs.closed_at - t_rm
         hs.close()
         cluster.reap_retired()
         plog = open(fp.proxy.log_path, errors="replace").read()
         row = {"member": name, "member_streaming_s": member_s, "joined_backends_s": joined,
+               "peer_joined_s": peer_joined, "peer_left_s": peer_left,
                "reads_rotation": seen, "left_backends_s": left, "session_cut_s": cut_s,
                "left_logged": f"{name} left the Patroni cluster" in plog}
         record(env.kind, env.n, "discover", row)
     assert cut_s is not None, f"the session held to removed member {name} was not cut"
     assert left is not None, f"{name} still in the backends {60}s after leaving the cluster"
+    assert peer_left is not None, f"{name} still in the second proxy's backends {60}s after leaving the cluster"
     assert row["left_logged"], "the proxy did not log the member leaving"

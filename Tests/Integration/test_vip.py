@@ -132,6 +132,17 @@ class Node:
             return []
         return [r[1] for r in rows if r[0] == "opengauss" and r[1] not in ("FRONTEND", "BACKEND") and r[17].startswith("UP")]
 
+    def says_vip_held(self, port: int) -> bool | None:
+        """What this node's stats page says of the VIP (global `vip`): held here, not, or no answer."""
+        try:
+            with urllib.request.urlopen(f"http://{self.ip}:{port}/", timeout=2) as r:
+                page = r.read().decode()
+        except OSError:
+            return None
+        if f"vip {VIP} = <b>held by this node</b>" in page:
+            return True
+        return False if f"vip {VIP} = not on this node" in page else None
+
     def log_tail(self, name: str, lines: int = 30) -> str:
         try:
             with open(os.path.join(self.dir, name), "rb") as f:
@@ -145,6 +156,8 @@ def node_configs(cluster, ports: dict) -> tuple[str, dict[str, str]]:
     seed = seed_config_text(cluster, ports, patroni=True).replace("127.0.0.1", ROOT_IP)
     with open(os.path.join(CONTRIB, "gproxy-health.cfg")) as f:
         health = f.read().replace(":8405", f":{ports['health']}").replace(":8406", f":{ports['writer']}")
+    assert "vip 10.0.0.100" in health
+    health = health.replace("vip 10.0.0.100", f"vip {VIP}")
     gproxy_cfg = seed.rstrip("\n") + "\n\n" + health
     with open(os.path.join(CONTRIB, "keepalived.conf")) as f:
         template = f.read()
@@ -240,6 +253,13 @@ def test_vip_failover(vip_env):
     holder = wait_for(topo.vip_holder, 20, 0.1)
     assert holder, f"no VIP after 20 s\n{p1.log_tail('keepalived.log')}\n{p2.log_tail('keepalived.log')}"
     log(f"VIP {VIP} on {holder}")
+    other = "p2" if holder == "p1" else "p1"
+
+    def stats_name_holder(h: str, o: str) -> bool:
+        return nodes[h].says_vip_held(stats) is True and nodes[o].says_vip_held(stats) is False
+    # issue #13 item 4: each node's stats say which one holds the VIP (read when the page is built)
+    assert wait_for(lambda: stats_name_holder(holder, other), 5, 0.1), \
+        f"stats: {holder} says {nodes[holder].says_vip_held(stats)}, {other} says {nodes[other].says_vip_held(stats)}"
 
     conn = leader_conn(cluster)
     try:
@@ -276,6 +296,8 @@ def test_vip_failover(vip_env):
         active.start_keepalived()
         time.sleep(4.0)  # rise 2 x interval 1 s, then some adverts
         assert topo.vip_holder() == standby.host, "the returning node took the VIP back despite nopreempt"
+        assert wait_for(lambda: stats_name_holder(standby.host, active.host), 5, 0.1), \
+            f"stats after the move: {standby.host} says {standby.says_vip_held(stats)}, {active.host} says {active.says_vip_held(stats)}"
         tA_end = time.time()
 
         # ---------------- phase B: kill -9 the new active gproxy, and the leader's postmaster 0.3 s later

@@ -37,6 +37,24 @@ extension ConfigParser {
             let n = ConfigValues.atol(words[1])
             guard (0...50).contains(n) else { return error("'spread-checks' needs a positive value in range 0..50.") }
             config.global.spreadChecks = n
+        case "node":
+            // HAProxy: the name shown on the stats page and in `show info` (default: the host name).
+            if tooManyArgs(words, max: 1) { return }
+            guard words.count >= 2, !words[1].isEmpty,
+                  words[1].utf8.allSatisfy({ ConfigParser.nodeNameBytes.contains($0) }) else {
+                return error("'node' requires valid node name - non-empty string with digits(0-9), letters(A-Z, a-z), dot(.), hyphen(-) or underscore(_).")
+            }
+            config.global.nodeName = words[1]
+        case "vip":
+            // gproxy extension (two nodes behind keepalived): the virtual addresses whose holder the
+            // stats page, `show info` and /metrics report.
+            guard words.count >= 2 else { return error("'vip' expects one or more IPv4 or IPv6 addresses.") }
+            for a in words.dropFirst() {
+                guard let c = VirtualAddressWatch.canonical(a) else {
+                    return error("'vip': '\(a)' is not an IPv4 or IPv6 address.")
+                }
+                if !config.global.virtualAddresses.contains(c) { config.global.virtualAddresses.append(c) }
+            }
         case "log":
             if words.count >= 2, words[1] == "global" {
                 return error("'log global' makes no sense in the 'global' section.")
@@ -67,6 +85,8 @@ extension ConfigParser {
             }
         }
     }
+
+    static let nodeNameBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".utf8)
 
     /// `stats socket <path> [mode M] [level L] [expose-fd listeners]`.
     private mutating func parseGlobalStats(_ words: [String]) {

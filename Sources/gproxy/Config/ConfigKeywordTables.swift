@@ -75,7 +75,7 @@ enum ConfigKeywordTables {
         "external-check", "gid", "group", "h1-case-adjust", "h1-case-adjust-file", "hard-stop-after", "insecure-fork-wanted",
         "issuers-chain-path", "localpeer", "log-send-hostname", "log-tag", "lua-load", "lua-load-per-thread",
         "lua-prepend-path", "master-worker", "maxcompcpuusage", "maxcomprate", "maxconnrate", "maxpipes",
-        "maxsessrate", "maxsslconn", "maxsslrate", "maxzlibmem", "mworker-max-reloads", "nbproc", "node", "noepoll",
+        "maxsessrate", "maxsslconn", "maxsslrate", "maxzlibmem", "mworker-max-reloads", "nbproc", "noepoll",
         "noevports", "nogetaddrinfo", "nokqueue", "nopoll", "noreuseport", "nosplice", "numa-cpu-mapping",
         "presetenv", "profiling.memory", "profiling.tasks", "quiet", "resetenv",
         "set-dumpable", "setenv", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",

@@ -48,6 +48,10 @@ struct GlobalSettings: Equatable, Sendable {
     /// `server-state-file` and `server-state-base`: where `load-server-state-from-file` reads.
     var serverStateFile: String?
     var serverStateBase: String?
+    /// `node`: the name the stats page and `show info` show; nil = the host name.
+    var nodeName: String?
+    /// `vip` (gproxy extension): virtual addresses whose holder the stats report, canonical form.
+    var virtualAddresses: [String] = []
 }
 
 /// `load-server-state-from-file global|local|none`.

@@ -59,8 +59,9 @@ final class StatsCollector: @unchecked Sendable {
         info.cumulativeConnections = (0..<engine.spec.frontends.count).reduce(0) {
             $0 + engine.total(engine.layout.frontend($1, .sessions))
         }
-        return StatsSnapshot(pid: getpid(), version: GProxyVersion.string, nodeName: GProxyVersion.hostname,
-                             uptimeSeconds: Int(Clock.elapsed(startedMs, now) / 1000), proxies: proxies, info: info)
+        return StatsSnapshot(pid: getpid(), version: GProxyVersion.string, nodeName: config.global.nodeName ?? GProxyVersion.hostname,
+                             uptimeSeconds: Int(Clock.elapsed(startedMs, now) / 1000), proxies: proxies, info: info,
+                             virtualAddresses: VirtualAddressWatch.holdings(config.global.virtualAddresses))
     }
 
     private func sum(_ index: Int) -> UInt64 {

@@ -210,7 +210,11 @@ struct RuntimeCLI: Sendable {
             ("Uptime_sec", "\(s.uptimeSeconds)"), ("Maxconn", "\(i.maxconn)"), ("CurrConns", "\(i.currentConnections)"),
             ("CumConns", "\(i.cumulativeConnections)"), ("Maxpipes", "\(i.maxpipes)"), ("PipesUsed", "\(i.pipesUsed)"),
             ("PipesFree", "\(i.pipesFree)"), ("node", s.nodeName),
-        ]
+        ] + (s.virtualAddresses.isEmpty ? [] : [
+            // gproxy's own fields (global `vip`): the configured addresses, and those on this host now.
+            ("Vips", s.virtualAddresses.map(\.address).joined(separator: " ")),
+            ("VipsHeld", s.virtualAddresses.filter(\.held).map(\.address).joined(separator: " ")),
+        ])
         return lines.map { "\($0.0): \($0.1)\n" }.joined()
     }
 

@@ -37,6 +37,9 @@ enum StatsHTML {
         o += "uptime = \(uptime(s.uptimeSeconds))<br>\n"
         if !opt.hideVersion { o += "version = \(escape(s.version))<br>\n" }
         if !s.nodeName.isEmpty { o += "node = \(escape(s.nodeName))<br>\n" }
+        for v in s.virtualAddresses {
+            o += "vip \(escape(v.address)) = \(v.held ? "<b>held by this node</b>" : "not on this node")<br>\n"
+        }
         o += "maxconn = \(s.info.maxconn); current conns = \(s.info.currentConnections)<br>\n"
         if let r = opt.refreshSeconds { o += "refresh = \(r)s<br>\n" }
         o += "</p>\n"

@@ -63,6 +63,9 @@ enum StatsPrometheus {
         g("haproxy_process_current_connections", "Number of active sessions.", [], snap.info.currentConnections)
         c("haproxy_process_connections_total", "Total number of created sessions.", [], snap.info.cumulativeConnections)
         g("haproxy_process_uptime_seconds", "How long ago this process was started.", [], snap.uptimeSeconds)
+        for v in snap.virtualAddresses {
+            g("gproxy_vip_held", "1 if this host holds the virtual address (global `vip`), else 0.", [("address", v.address)], v.held ? 1 : 0)
+        }
 
         for px in snap.proxies {
             let pl = [("proxy", px.name)]

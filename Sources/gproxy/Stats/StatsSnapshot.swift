@@ -10,6 +10,8 @@ struct StatsSnapshot: Sendable, Equatable {
     var uptimeSeconds: Int
     var proxies: [ProxyStats]
     var info = ProcessInfoStats()
+    /// The configured `vip` addresses and whether this host holds each (two nodes behind keepalived).
+    var virtualAddresses: [VirtualAddressWatch.Holding] = []
 }
 
 /// Process-wide figures for `show info`.
