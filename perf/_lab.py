@@ -208,6 +208,54 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of pid (nginx's workers under its master)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of pid and of its live children (a master process and its workers)."""
+    total = cpu_seconds(pid)
+    for c in children(pid):
+        try:
+            total += cpu_seconds(c)
+        except OSError:
+            pass
+    return total
+
+
+def context_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of every thread of pid and of its children.
+    A voluntary switch is the thread going to sleep (epoll_wait with nothing ready): each is one
+    wake-up later."""
+    vol = invol = 0
+    for p in [pid] + children(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            vol += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches:"):
+                            invol += int(line.split()[1])
+            except OSError:
+                pass
+    return vol, invol
+
+
 def status_kb(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

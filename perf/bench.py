@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gproxy vs haproxy (copy, splice-auto, splice-request+response) vs direct, side by side.
+"""gproxy vs haproxy (copy, splice-auto, splice-request+response) vs nginx stream vs direct, side by side.
 
 One command:  python3 perf/bench.py [--quick] [--reps N] [--no-write]
 
@@ -15,6 +15,13 @@ Tests
     keep-alive -> req/s, p50/p99, proxy CPU us per request.
   * memory: VmRSS of a fresh proxy with --idle idle connections open through it (to an echo server
     that holds them), minus VmRSS at rest -> bytes per idle connection.
+  * database round trips: `pgbench -S -c16 -j2` (select-only, one query per transaction, pooled
+    connections) against a throw-away local PostgreSQL 15 (perf/_pg.py) -> TPS, per-transaction
+    latency p50/p99 (pgbench's transaction log), proxy CPU and proxy wake-ups (voluntary context
+    switches of its threads) per transaction; then one counting pass per proxy with
+    `perf stat -e raw_syscalls:sys_enter` attached: system calls per transaction.
+
+"best other" is the best of the haproxy flavours and nginx stream for each row.
 
 Results are appended to perf/RESULTS.md (dated section) unless --no-write.
 """
@@ -24,20 +31,25 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _lab  # noqa: E402
+import _pg  # noqa: E402
 
-TARGETS = ["gproxy", "haproxy", "haproxy-splice-auto", "haproxy-splice-rr", "direct"]
+TARGETS = ["gproxy", "haproxy", "haproxy-splice-auto", "haproxy-splice-rr", "nginx", "direct"]
 PROXIES = TARGETS[:-1]
 LABEL = {"gproxy": "gproxy", "haproxy": "haproxy copy", "haproxy-splice-auto": "haproxy splice-auto",
-         "haproxy-splice-rr": "haproxy splice-req+resp", "direct": "direct"}
+         "haproxy-splice-rr": "haproxy splice-req+resp", "nginx": "nginx stream", "direct": "direct"}
 OPTIONS = {"gproxy": [], "haproxy": [], "haproxy-splice-auto": ["splice-auto"],
            "haproxy-splice-rr": ["splice-request", "splice-response"]}
+PG_CLIENTS = [16]
 BENCH_MAXCONN = 9800  # haproxy needs 2*maxconn+18 fds; the hard RLIMIT_NOFILE here is 20000
 
 
@@ -79,7 +91,35 @@ http {{
     return p
 
 
+def start_nginx_stream(lab: _lab.Lab, listens: list[dict], workers: int, tag: str):
+    """nginx as a TCP proxy (stream module), `workers` worker processes, a reuseport listener each."""
+    servers = "\n".join(
+        f"    server {{ listen 127.0.0.1:{l['port']} reuseport backlog=4096; proxy_pass 127.0.0.1:{l['servers'][0][1]};"
+        f" proxy_timeout 60s; proxy_connect_timeout 5s; }}" for l in listens)
+    conf = f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes {workers};
+worker_rlimit_nofile {2 * BENCH_MAXCONN + 100};
+daemon off;
+pid {lab.path(f'nginx-stream-{tag}.pid')};
+error_log {lab.path(f'nginx-stream-{tag}-error.log')} warn;
+events {{ worker_connections {BENCH_MAXCONN}; }}
+stream {{
+{servers}
+}}
+"""
+    path = lab.write(f"nginx-stream-{tag}.conf", conf)
+    argv = [_lab.need("nginx"), "-e", lab.path(f"nginx-stream-{tag}-error.log"), "-c", path, "-p", lab.dir]
+    p = lab.start(f"nginx-stream-{tag}", argv)
+    for l in listens:
+        _lab.wait_port(l["port"], proc=p)
+    p.repro = " ".join(argv)  # type: ignore[attr-defined]
+    return p
+
+
 def start_proxy(lab: _lab.Lab, kind: str, listens: list[dict], nbthread: int, tag: str):
+    if kind == "nginx":
+        return start_nginx_stream(lab, listens, nbthread, tag)
     exe = "gproxy" if kind == "gproxy" else "haproxy"
     for l in listens:
         l["options"] = OPTIONS[kind]
@@ -99,13 +139,47 @@ def start_proxy(lab: _lab.Lab, kind: str, listens: list[dict], nbthread: int, ta
 # ----------------------------------------------------------------------------- measurements
 
 def with_cpu(proc, fn):
-    c0 = _lab.cpu_seconds(proc.pid) if proc else None
+    """fn's result plus the proxy's CPU seconds and context switches over the run (its threads and,
+    for nginx, its worker processes)."""
+    c0 = _lab.tree_cpu_seconds(proc.pid) if proc else None
+    v0, i0 = _lab.context_switches(proc.pid) if proc else (0, 0)
     r = fn()
     if proc:
         if proc.poll() is not None:
             r["error"] = f"proxy exited with {proc.returncode} during the run"
         else:
-            r["cpu_s"] = _lab.cpu_seconds(proc.pid) - c0
+            r["cpu_s"] = _lab.tree_cpu_seconds(proc.pid) - c0
+            v1, i1 = _lab.context_switches(proc.pid)
+            r["wakeups"], r["preempted"] = v1 - v0, i1 - i0
+    return r
+
+
+def with_syscall_count(proc, fn):
+    """fn's result plus the system calls the proxy (all its threads, nginx's workers) made meanwhile,
+    counted by the raw_syscalls:sys_enter tracepoint (perf stat; low overhead, exact count)."""
+    perf = shutil.which("perf")
+    if proc is None:
+        return fn()
+    if not perf:
+        return {"error": "perf not installed (apt-get install -y linux-perf)"}
+    pids = ",".join(str(p) for p in [proc.pid] + _lab.children(proc.pid))
+    out = tempfile.NamedTemporaryFile(prefix="perfstat-", suffix=".txt", delete=False).name
+    ps = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-e", "raw_syscalls:sys_enter", "-p", pids],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    try:
+        r = fn()
+    finally:
+        ps.send_signal(signal.SIGINT)
+        ps.wait(10)
+    with open(out) as f:
+        text = f.read()
+    os.unlink(out)
+    m = re.search(r"^(\d+),,raw_syscalls:sys_enter", text, re.M)
+    if m:
+        r["syscalls"] = int(m.group(1))
+    else:
+        r["error"] = f"perf stat said: {text[-200:]!r}"
     return r
 
 
@@ -282,6 +356,13 @@ def build_rows(data: dict, idle_n: int) -> list[tuple]:
     rows.append(("  keep-alive: latency p99 ms", series("wrk-ka", "p99_ms"), False))
     rows.append(("  keep-alive: proxy CPU us/request", series("wrk-ka", "cpu_s", 1e6, "requests"), False))
     rows.append(("  keep-alive: proxy CPU, % of one core", series("wrk-ka", "cpu_s", 100, "secs"), None))
+    rows.append((f"pgbench -S -c{PG_CLIENTS[0]} -j2 (pooled): TPS", series("pgbench", "tps"), True))
+    rows.append(("  pgbench: latency p50 ms", series("pgbench", "p50_ms"), False))
+    rows.append(("  pgbench: latency p99 ms", series("pgbench", "p99_ms"), False))
+    rows.append(("  pgbench: proxy CPU us/transaction", series("pgbench", "cpu_s", 1e6, "requests"), False))
+    rows.append(("  pgbench: proxy wake-ups/transaction", series("pgbench", "wakeups", 1, "requests"), False))
+    rows.append(("  pgbench: proxy preemptions/1000 tx", series("pgbench", "preempted", 1000, "requests"), False))
+    rows.append(("  pgbench: proxy system calls/transaction", series("pgbench-count", "syscalls", 1, "requests"), False))
     rows.append(("RSS at rest MiB", series("idle", "rest_kb", 1 / 1024), False))
     rows.append((f"RSS with {idle_n} idle conns MiB", series("idle", "loaded_kb", 1 / 1024), False))
     rows.append(("RSS bytes per idle connection", series("idle", "bytes_per_conn"), False))
@@ -290,7 +371,7 @@ def build_rows(data: dict, idle_n: int) -> list[tuple]:
 
 def render(rows) -> tuple[str, dict]:
     """higher: True/False picks the best haproxy; None marks an informational row (ratio vs plain haproxy)."""
-    head = ["metric"] + [LABEL[t] for t in TARGETS] + ["gproxy / best haproxy", "gproxy / direct"]
+    head = ["metric"] + [LABEL[t] for t in TARGETS] + ["gproxy / best other", "gproxy / direct"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratios = {}
     for label, s, higher in rows:
@@ -322,7 +403,7 @@ def auto_notes(ratios: dict, errors: list[str]) -> list[str]:
         # Only call it a shortfall when the repetitions do not overlap; else it is within the noise.
         separated = (max(gv) < min(bv)) if higher else (min(gv) > max(bv))
         if worse:
-            notes.append(f"gproxy trails the best haproxy ({LABEL[best[1]]}) on *{label.strip()}*: "
+            notes.append(f"gproxy trails the best other proxy ({LABEL[best[1]]}) on *{label.strip()}*: "
                          f"{fmt(g)} vs {fmt(best[0])} ({g / best[0]:.2f}x)"
                          + (", every repetition worse" if separated else ", but the repetitions overlap (noise)")
                          + ".")
@@ -340,15 +421,18 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="proxy threads (default: cores)")
     ap.add_argument("--idle", type=int, default=9500, help="idle connections for the RSS test (default 9500; "
                     "10,000 needs >20,000 fds in the proxy and the hard RLIMIT_NOFILE here is 20,000)")
-    ap.add_argument("--only", help="comma list of tests: iperf,wrk,idle")
+    ap.add_argument("--only", help="comma list of tests: iperf,wrk,idle,pgbench")
+    ap.add_argument("--pg-clients", type=int, default=16, help="pgbench clients (default 16, 2 threads)")
     ap.add_argument("--no-write", action="store_true", help="do not append to perf/RESULTS.md")
     ap.add_argument("--json", help="also dump every raw run here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     a = ap.parse_args()
+    PG_CLIENTS[0] = a.pg_clients
     reps = a.reps or (2 if a.quick else 3)
     isecs = 1 if a.quick else 3
     wsecs = 2 if a.quick else 4
-    only = set((a.only or "iperf,wrk,idle").split(","))
+    psecs = 3 if a.quick else 5
+    only = set((a.only or "iperf,wrk,idle,pgbench").split(","))
     limit = _lab.raise_nofile()
     if a.idle * 2 + 300 > limit:
         print(f"note: --idle {a.idle} needs {a.idle * 2 + 300} fds in the proxy; RLIMIT_NOFILE is {limit}",
@@ -364,14 +448,24 @@ def main() -> int:
         iperf_srv = lab.start("iperf3-server", [_lab.need("iperf3"), "-s", "-p", str(iperf_port), "-B", "127.0.0.1"])
         _lab.wait_port(iperf_port, proc=iperf_srv)
         start_nginx(lab, http_port)
-        ports = {"direct": {"iperf": iperf_port, "http": http_port}}
+        pg = None
+        if "pgbench" in only:
+            missing = _pg.available()
+            if missing:
+                errors.append(f"pgbench test skipped: {missing}")
+                only.discard("pgbench")
+            else:
+                pg = _pg.LocalPostgres(lab)
+        ports = {"direct": {"iperf": iperf_port, "http": http_port, "pg": pg.port if pg else 0}}
         procs = {"direct": None}
         for k in PROXIES:
-            pi, ph = _lab.free_port(), _lab.free_port()
-            procs[k] = start_proxy(lab, k, [{"name": "bulk", "port": pi, "servers": [("iperf", iperf_port, None)]},
-                                            {"name": "web", "port": ph, "servers": [("nginx", http_port, None)]}],
-                                   a.threads, "main")
-            ports[k] = {"iperf": pi, "http": ph}
+            pi, ph, pp = _lab.free_port(), _lab.free_port(), _lab.free_port()
+            listens = [{"name": "bulk", "port": pi, "servers": [("iperf", iperf_port, None)]},
+                       {"name": "web", "port": ph, "servers": [("nginx", http_port, None)]}]
+            if pg:
+                listens.append({"name": "pg", "port": pp, "servers": [("pg", pg.port, None)]})
+            procs[k] = start_proxy(lab, k, listens, a.threads, "main")
+            ports[k] = {"iperf": pi, "http": ph, "pg": pp}
         tests = []
         if "iperf" in only:
             for streams in (1, 4):
@@ -381,6 +475,9 @@ def main() -> int:
         if "wrk" in only:
             tests.append(("wrk-close", lambda p: wrk(p["http"], wsecs, 16, True)))
             tests.append(("wrk-ka", lambda p: wrk(p["http"], wsecs, 32, False)))
+        runs = iter(range(1_000_000))
+        if "pgbench" in only:
+            tests.append(("pgbench", lambda p: _pg.pgbench(lab, p["pg"], psecs, a.pg_clients, 2, f"r{next(runs)}")))
         dead: set[str] = set()
         for rep in range(reps):
             for name, fn in tests:
@@ -401,10 +498,24 @@ def main() -> int:
                             errors.append(f"{t} died (exit {proc.returncode}); repro: {proc.repro}; log tail: "
                                           f"{lab.log(proc.lab_name)[-500:]!r}")
                     time.sleep(0.2)
+        if "pgbench" in only:
+            # One more run per proxy, counting its system calls (kept apart: the tracepoint costs a
+            # little on every call, so these runs give no TPS or CPU figure).
+            for t in PROXIES:
+                if t in dead:
+                    continue
+                r = with_syscall_count(procs[t], lambda: _pg.pgbench(lab, ports[t]["pg"], psecs, a.pg_clients, 2,
+                                                                     f"c{next(runs)}"))
+                data.setdefault("pgbench-count", {}).setdefault(t, []).append(r)
+                print(f"[{time.monotonic() - t_start:6.1f}s] syscall count pgbench {t:20s} "
+                      f"{r.get('syscalls')} calls / {r.get('requests')} tx {r.get('error', '')}", file=sys.stderr, flush=True)
+                if "error" in r:
+                    errors.append(f"pgbench syscall count {t}: {r['error']}")
         for k in PROXIES:
             lab.stop(procs[k])
         if "idle" in only:
-            kinds = ["gproxy", "haproxy"] if a.quick else PROXIES
+            # nginx left out: its memory is spread over worker processes (RSS of a tree double-counts shared pages)
+            kinds = ["gproxy", "haproxy"] if a.quick else [k for k in PROXIES if k != "nginx"]
             for rep in range(1 if a.quick else min(reps, 2)):
                 for k in kinds:
                     r = idle_rss(lab, k, a.idle, a.threads, rep)
@@ -422,7 +533,7 @@ def main() -> int:
     notes = auto_notes(ratios, errors)
     header = (f"date {info['date']}, nproc {info['nproc']}, kernel {info['kernel']}, loadavg at start "
               f"{' '.join(info['loadavg'])} / end {' '.join(info_end['loadavg'])}, {reps} reps interleaved, "
-              f"iperf3 {isecs} s, wrk {wsecs} s, proxy threads {a.threads}, wall {elapsed:.0f} s")
+              f"iperf3 {isecs} s, wrk {wsecs} s, pgbench {psecs} s, proxy threads {a.threads}, wall {elapsed:.0f} s")
     print("\n" + header + "\ncommand: " + cmd + "\n\n" + table)
     if notes:
         print("\n" + "\n".join("- " + n for n in notes))
