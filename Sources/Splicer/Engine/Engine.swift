@@ -150,9 +150,11 @@ public final class Engine: @unchecked Sendable {
     public var isFinished: Bool { finished.load(ordering: .sequentiallyConsistent) == spec.workers }
 
     /// A unit of `waiters`' limit was freed: every worker that found it full tries accepting again.
-    func wake(_ waiters: WaitingWorkers...) {
-        var mask: UInt64 = 0
-        for set in waiters where set.any { mask |= set.takeAll() }
+    /// Two sets, not a variadic list: this runs on every session end and every empty accept, and a
+    /// variadic argument is an array allocation.
+    func wake(_ a: WaitingWorkers, _ b: WaitingWorkers? = nil) {
+        var mask: UInt64 = a.any ? a.takeAll() : 0
+        if let b, b.any { mask |= b.takeAll() }
         guard mask != 0 else { return }
         for w in 0..<spec.workers where mask & (UInt64(1) << UInt64(w % 64)) != 0 { inboxes[w].post(.retryAccept) }
     }
