@@ -98,20 +98,25 @@ def stats_status(stats_port: int) -> dict[tuple[str, str], str]:
     return {(row[0], row[1]): row[17] for row in csv.reader(io.StringIO("\n".join(lines))) if len(row) > 17}
 
 
-def settle(cluster: pc.PatroniCluster, kind: str, stats_port: int, timeout: float = 40) -> None:
+def settle(cluster: pc.PatroniCluster, kind: str, stats_port: int, timeout: float = 40, write: bool = False) -> None:
+    """Waits for the read listen to show the replicas UP and the leader DOWN; `write`: also the write
+    listen the leader UP and the replicas DOWN."""
     leader = cluster.leader()
     exp = {("opengauss_balance", n.name): ("DOWN" if n.name == leader else "UP") for n in cluster.nodes}
+    if write:
+        exp.update({("opengauss", n.name): ("UP" if n.name == leader else "DOWN") for n in cluster.nodes})
     deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         try:
             last = stats_status(stats_port)
             if all(last.get(k) == v for k, v in exp.items()):
-                log(f"{kind}: read listen settled (replicas UP, {leader} DOWN)")
+                log(f"{kind}: read listen settled (replicas UP, {leader} DOWN)"
+                    + (f", write listen too ({leader} UP, replicas DOWN)" if write else ""))
                 return
         except Exception as e:  # noqa: BLE001
             last = repr(e)
         time.sleep(0.25)
-    raise TimeoutError(f"{kind}: read listen did not settle: {last}")
+    raise TimeoutError(f"{kind}: {'listens' if write else 'read listen'} did not settle: {last}")
 
 
 def splice_config(text: str) -> str:
