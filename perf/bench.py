@@ -50,6 +50,9 @@ LABEL = {"gproxy": "gproxy", "haproxy": "haproxy copy", "haproxy-splice-auto": "
 OPTIONS = {"gproxy": [], "haproxy": [], "haproxy-splice-auto": ["splice-auto"],
            "haproxy-splice-rr": ["splice-request", "splice-response"]}
 PG_CLIENTS = [16]
+# The system calls a relay makes, counted one by one in the pgbench counting pass.
+COUNTED_CALLS = ["epoll_wait", "epoll_pwait", "epoll_ctl", "read", "write", "recvfrom", "sendto", "splice",
+                 "readv", "writev", "futex"]
 BENCH_MAXCONN = 9800  # haproxy needs 2*maxconn+18 fds; the hard RLIMIT_NOFILE here is 20000
 
 
@@ -164,7 +167,8 @@ def with_syscall_count(proc, fn):
         return {"error": "perf not installed (apt-get install -y linux-perf)"}
     pids = ",".join(str(p) for p in [proc.pid] + _lab.children(proc.pid))
     out = tempfile.NamedTemporaryFile(prefix="perfstat-", suffix=".txt", delete=False).name
-    ps = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-e", "raw_syscalls:sys_enter", "-p", pids],
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in COUNTED_CALLS]
+    ps = subprocess.Popen([perf, "stat", "-x,", "-o", out, "-e", ",".join(events), "-p", pids],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     try:
@@ -178,6 +182,8 @@ def with_syscall_count(proc, fn):
     m = re.search(r"^(\d+),,raw_syscalls:sys_enter", text, re.M)
     if m:
         r["syscalls"] = int(m.group(1))
+        r["by_call"] = {c: int(x.group(1)) for c in COUNTED_CALLS
+                        if (x := re.search(rf"^(\d+),,syscalls:sys_enter_{c},", text, re.M))}
     else:
         r["error"] = f"perf stat said: {text[-200:]!r}"
     return r
@@ -534,6 +540,9 @@ def main() -> int:
     header = (f"date {info['date']}, nproc {info['nproc']}, kernel {info['kernel']}, loadavg at start "
               f"{' '.join(info['loadavg'])} / end {' '.join(info_end['loadavg'])}, {reps} reps interleaved, "
               f"iperf3 {isecs} s, wrk {wsecs} s, pgbench {psecs} s, proxy threads {a.threads}, wall {elapsed:.0f} s")
+    calls = syscall_table(data)
+    if calls:
+        table += "\n\nSystem calls per pgbench transaction, by call (the counting pass):\n\n" + calls
     print("\n" + header + "\ncommand: " + cmd + "\n\n" + table)
     if notes:
         print("\n" + "\n".join("- " + n for n in notes))
@@ -556,6 +565,23 @@ def main() -> int:
                 f.write("\nAutomatic notes:\n\n" + "\n".join("- " + n for n in notes) + "\n")
         print(f"\nappended to {path}")
     return 1 if errors else 0
+
+
+def syscall_table(data: dict) -> str:
+    """Rows: system calls; columns: proxies; cells: calls per transaction in the counting pass."""
+    runs = {t: [r for r in data.get("pgbench-count", {}).get(t, []) if "by_call" in r and r.get("requests")]
+            for t in PROXIES}
+    runs = {t: v[0] for t, v in runs.items() if v}
+    if not runs:
+        return ""
+    cols = [t for t in PROXIES if t in runs]
+    lines = ["| call | " + " | ".join(LABEL[t] for t in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for c in COUNTED_CALLS + ["all"]:
+        vals = [(runs[t]["syscalls"] if c == "all" else runs[t]["by_call"].get(c, 0)) / runs[t]["requests"] for t in cols]
+        if c != "all" and not any(v >= 0.005 for v in vals):
+            continue
+        lines.append(f"| {c} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+    return "\n".join(lines)
 
 
 def haproxy_version() -> str:

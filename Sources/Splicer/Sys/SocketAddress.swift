@@ -17,10 +17,20 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var family: Int32 { Int32(storage.ss_family) }
 
+    /// Read and written in place: `sin_port` and `sin6_port` both sit at byte offset 2, in network
+    /// order. (The relay reads it on every connect; formatting the address to get it cost an
+    /// inet_ntop, a sprintf and a String.)
     public var port: UInt16 {
-        get { ipAndPort.port }
+        get {
+            guard family == AF_INET || family == AF_INET6 else { return 0 }
+            return unsafe withUnsafeBytes(of: storage) { raw in unsafe UInt16(raw[2]) << 8 | UInt16(raw[3]) }
+        }
         set {
-            if let a = SocketAddress(ip: ipAndPort.ip, port: newValue) { self = a }
+            guard family == AF_INET || family == AF_INET6 else { return }
+            unsafe withUnsafeMutableBytes(of: &storage) { raw in
+                unsafe raw[2] = UInt8(newValue >> 8)
+                unsafe raw[3] = UInt8(newValue & 0xFF)
+            }
         }
     }
 
