@@ -89,3 +89,27 @@ import Testing
         #expect(turns.log == ["start", "woken", "end"])
     }
 }
+
+extension EventLoopTests {
+    @Test func jobsPostedFromAnotherThreadRunOnTheLoopAlongsideTheMailbox() throws {
+        let loop = try EventLoop()
+        let box = LoopMailbox<Int>(loop: loop)
+        let turns = Turns(loop, limit: 1)
+        var received: [Int] = []
+        turns.onWoken = { box.drain(into: &received) }
+        loop.turnHandler = turns
+        let ran = Flag()
+        let poster = NamedThread.start(name: "test-poster") {
+            box.post(7)
+            loop.post { ran.set() }
+        }
+        NamedThread.join(poster)
+        loop.run()
+        #expect(ran.value && received == [7])
+    }
+
+    final class Flag: @unchecked Sendable {
+        private(set) var value = false
+        func set() { value = true }
+    }
+}

@@ -55,6 +55,9 @@ public struct LoopToken: Equatable, Sendable {
     private let inboxLock = PThreadLock()
     private var inbox: [() -> Void] = []
     private var drained: [() -> Void] = []
+    /// Set when `inbox` may hold jobs: a relay worker is woken for its mailbox, never for jobs,
+    /// and those wake-ups skip the inbox lock.
+    private let jobsPosted = Atomic<Bool>(false)
     private var running = false
     /// An atomic, not under `inboxLock`: it is read once per turn, and a relay worker's turns
     /// must not take a lock.
@@ -152,7 +155,10 @@ public struct LoopToken: Equatable, Sendable {
     /// Runs `job` on the loop's thread at its next turn (any thread). One allocation per post:
     /// for rare control work; typed, frequent messages go through a `LoopMailbox`.
     public func post(_ job: @escaping @Sendable () -> Void) {
-        inboxLock.withLock { inbox.append(job) }
+        inboxLock.withLock {
+            inbox.append(job)
+            jobsPosted.store(true, ordering: .releasing)
+        }
         wakeLine.signal()
     }
 
@@ -210,6 +216,9 @@ public struct LoopToken: Equatable, Sendable {
     public func runPosted() { runInbox() }
 
     private func runInbox() {
+        // A job posted after the exchange is either swapped in below or leaves the flag set for
+        // the wake-up its `post` signals.
+        guard jobsPosted.exchange(false, ordering: .acquiringAndReleasing) else { return }
         inboxLock.withLock { swap(&inbox, &drained) }
         for job in drained { job() }
         drained.removeAll(keepingCapacity: true)
