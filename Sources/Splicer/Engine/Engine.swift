@@ -13,7 +13,10 @@ public final class Engine: @unchecked Sendable {
     public let processSessions: LiveCount
     public let layout: CounterLayout
     public let counterBlocks: [CounterBlock]
-    let inboxes: [WorkerInbox]
+    /// Each worker's event loop and mailbox, made here so that messages posted before `start`
+    /// wait in the mailbox.
+    let loops: [EventLoop]
+    let inboxes: [LoopMailbox<WorkerMessage>]
     /// Workers waiting for the process limit, and for each frontend's limit, to free a slot.
     let processWaiters = WaitingWorkers()
     let frontendWaiters: [WaitingWorkers]
@@ -45,9 +48,10 @@ public final class Engine: @unchecked Sendable {
         processSessions = LiveCount(limit: spec.globalMaxconn)
         layout = CounterLayout(spec: spec)
         counterBlocks = (0..<spec.workers).map { _ in CounterBlock(count: CounterLayout(spec: spec).total) }
-        var boxes: [WorkerInbox] = []
-        for _ in 0..<spec.workers { boxes.append(try WorkerInbox()) }
-        inboxes = boxes
+        var loops: [EventLoop] = []
+        for _ in 0..<spec.workers { loops.append(try EventLoop(eventCapacity: 256)) }
+        self.loops = loops
+        inboxes = loops.map { LoopMailbox(loop: $0) }
         try bindListeners(inherited)
         let inboxes = self.inboxes
         for b in backends {

@@ -22,10 +22,12 @@ extension Worker {
         // refused for want of a server, or timed out in the queue, too).
         counters.add(layout.backend(be, .sessions), 1)
         engine.backends[be].sessions.forceAcquire()
-        if cepoll_ctl(ep, CEPOLL_CTL_ADD, clientFd, eventMask, Worker.token(.client, slot, s.generation)) < 0 {
+        let socket = clientSockets[Int(slot)]
+        guard let token = try? loop.register(clientFd, events: eventMask, socket) else {
             closeSession(slot, s, "R-")
             return
         }
+        socket.token = token
         assign(slot, s, avoid: -1)
     }
 
@@ -130,10 +132,12 @@ extension Worker {
             return
         }
         s.serverFd = attempt.fd
-        if cepoll_ctl(ep, CEPOLL_CTL_ADD, attempt.fd, eventMask, Worker.token(.server, slot, s.generation)) < 0 {
+        let socket = serverSockets[Int(slot)]
+        guard let token = try? loop.register(attempt.fd, events: eventMask, socket) else {
             connectFailed(slot, s, timedOut: false)
             return
         }
+        socket.token = token
         if attempt.connected {
             established(slot, s)
         } else {
@@ -151,10 +155,7 @@ extension Worker {
     }
 
     func connectFailed(_ slot: Int32, _ s: Session, timedOut: Bool) {
-        if s.serverFd >= 0 {
-            Socket.close(s.serverFd)
-            s.serverFd = -1
-        }
+        closeServerSocket(slot, s)
         let server = s.server
         engine.serverTroubleHandler?(s.backend, server)
         guard s.retriesLeft > 0 else {
@@ -288,15 +289,23 @@ extension Worker {
 
     /// Abandons the current server (connect in progress or retry pending) and balances again.
     func redispatchNow(_ slot: Int32, _ s: Session, route: BackendRoute) {
-        if s.serverFd >= 0 {
-            Socket.close(s.serverFd)
-            s.serverFd = -1
-        }
+        closeServerSocket(slot, s)
         let old = s.server
         s.server = -1
         timers.disarm(slot)
         engine.backends[s.backend].releaseServerSlot(old, route: route)
         assign(slot, s, avoid: old)
+    }
+
+    /// Closes the session's server socket, if any (a failed or abandoned connect). The close
+    /// takes it out of the epoll set, so its registration is just forgotten (no EPOLL_CTL_DEL).
+    func closeServerSocket(_ slot: Int32, _ s: Session) {
+        guard s.serverFd >= 0 else { return }
+        let socket = serverSockets[Int(slot)]
+        loop.forget(socket.token)
+        socket.token = .none
+        Socket.close(s.serverFd)
+        s.serverFd = -1
     }
 
     static func wallClockMs() -> Int64 {

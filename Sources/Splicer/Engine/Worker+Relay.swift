@@ -199,8 +199,14 @@ extension Worker {
             _ = engine.backends[s.backend].cancel(t)
             s.ticket = nil
         }
-        if s.clientFd >= 0 { Socket.close(s.clientFd) }
-        if s.serverFd >= 0 { Socket.close(s.serverFd) }
+        // Closing a socket takes it out of the epoll set: the registrations are just forgotten.
+        if s.clientFd >= 0 {
+            let socket = clientSockets[Int(slot)]
+            loop.forget(socket.token)
+            socket.token = .none
+            Socket.close(s.clientFd)
+        }
+        closeServerSocket(slot, s)
         if s.up.pipe.isOpen { pipes.discard(s.up.pipe) }
         if s.down.pipe.isOpen { pipes.discard(s.down.pipe) }
         let logIt = engine.spec.frontends[s.frontend].logSessions && engine.sessionLogger != nil

@@ -1,18 +1,18 @@
 import CEpoll
 import Glibc
 
-/// One worker thread: an epoll loop that owns its listening sockets (SO_REUSEPORT), its sessions,
+/// One worker thread: an `EventLoop` that owns its listening sockets (SO_REUSEPORT), its sessions,
 /// its pipes and its timers. Nothing here is shared with other workers except through
-/// `BackendShared` (slot counts, queues), the route publisher, and the inbox.
+/// `BackendShared` (slot counts, queues), the route publisher, and the mailbox.
 ///
-/// Each loop iteration: reload the routing table if a new one was published (one atomic load) →
-/// epoll_wait until the nearest timer → handle events → continue over-budget relays → expire timers.
+/// Each loop turn: reload the routing table if a new one was published (one atomic load,
+/// `turnStarting`) → wait until the nearest timer → handle events (each socket's handler is a
+/// `SessionSocket` or `ListenerSocket`) → continue over-budget relays → expire timers (`turnEnded`).
 @safe final class Worker {
-    enum TokenKind: UInt64 { case listener = 1, client = 2, server = 3, wake = 4 }
-
     let id: Int
     unowned let engine: Engine
-    let ep: Int32
+    let loop: EventLoop
+    let mailbox: LoopMailbox<WorkerMessage>
     var routes: RouteCache
     var lastShutdownSum: UInt64
     let counters: CounterBlock
@@ -20,19 +20,24 @@ import Glibc
     var pipes: PipePool
     var timers = TimerLists()
     var sessions: [Session] = []
+    /// The loop handlers of each slot's client and server sockets.
+    var clientSockets: [SessionSocket] = []
+    var serverSockets: [SessionSocket] = []
     var freeSlots: [Int32] = []
     var liveSessions = 0
     /// Sessions that hit their per-wakeup relay budget and must be pumped again without an event.
     var readyList: [Int32] = []
     var readyScratch: [Int32] = []
     var messages: [WorkerMessage] = []
-    /// This worker's listening sockets: (fd, frontend, address).
-    var listeners: [(fd: Int32, frontend: Int, address: SocketAddress)] = []
+    /// This worker's listening sockets: (fd, frontend, address, registration).
+    var listeners: [(fd: Int32, frontend: Int, address: SocketAddress, token: LoopToken)] = []
+    var listenerSockets: [ListenerSocket] = []
     var listenersPaused = false
     var acceptBackoffUntil: UInt64 = 0
     var softStopping = false
     var stopping = false
-    var now: UInt64
+    /// This turn's time, read once after the wait.
+    var now: UInt64 { @inline(__always) get { loop.now } }
 
     /// Timer lists per frontend: connect, queue, retry pause, idle, half-closed.
     struct PhaseTimers { var connect: Int32; var queue: Int32; var retry: Int32; var idle: Int32; var fin: Int32
@@ -44,20 +49,18 @@ import Glibc
     /// Small messages are copied through this buffer (see `pump`); one per worker, used synchronously.
     static let copyBytes = 16384
     let scratch = UnsafeMutableRawPointer.allocate(byteCount: Worker.copyBytes, alignment: 16)
-    private let events = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
-    private let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
 
     init(id: Int, engine: Engine, listenFds: [(Int32, Int, SocketAddress)]) throws(Errno) {
         self.id = id
         self.engine = engine
-        ep = try Errno.check(cepoll_create())
+        loop = engine.loops[id]
+        mailbox = engine.inboxes[id]
         routes = RouteCache(engine.publisher)
         lastShutdownSum = routes.table.shutdownSum
         counters = engine.counterBlocks[id]
         layout = engine.layout
         pipes = PipePool(capacity: engine.spec.pipePoolSize, pipeSize: engine.spec.pipeSize, gauge: engine.spec.pipes)
-        now = Clock.nowMs()
-        for (fd, fe, addr) in listenFds { listeners.append((fd, fe, addr)) }
+        for (fd, fe, addr) in listenFds { listeners.append((fd, fe, addr, .none)) }
         for fe in engine.spec.frontends {
             let be = engine.spec.backends[fe.backend]
             let idle: Int? = be.tunnelTimeout ?? Worker.minOf(fe.clientTimeout, be.serverTimeout)
@@ -70,18 +73,15 @@ import Glibc
                 retry: timers.list(for: retryPause), idle: timers.list(for: idle), fin: timers.list(for: fin),
                 idleSide: side))
         }
-        _ = try Errno.check(cepoll_ctl(ep, CEPOLL_CTL_ADD, engine.inboxes[id].wake.fd, CEPOLL_EPOLLIN,
-                                       Worker.token(.wake, 0, 0)))
-        for (i, l) in listeners.enumerated() {
-            _ = try Errno.check(cepoll_ctl(ep, CEPOLL_CTL_ADD, l.fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET,
-                                           Worker.token(.listener, Int32(i), 0)))
+        for i in listeners.indices {
+            let handler = ListenerSocket(worker: self, index: i)
+            listenerSockets.append(handler)
+            listeners[i].token = try loop.register(listeners[i].fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, handler)
         }
     }
 
     deinit {
         unsafe scratch.deallocate()
-        unsafe events.deallocate()
-        unsafe tokens.deallocate()
     }
 
     static func minOf(_ a: Int?, _ b: Int?) -> Int? {
@@ -93,35 +93,11 @@ import Glibc
         }
     }
 
-    @inline(__always)
-    static func token(_ kind: TokenKind, _ slot: Int32, _ generation: UInt32) -> UInt64 {
-        kind.rawValue << 60 | UInt64(generation & 0x0FFF_FFFF) << 32 | UInt64(UInt32(bitPattern: slot))
-    }
-
     // MARK: - Loop
 
     func run() {
-        while true {
-            refreshRoutes()
-            var timeout = readyList.isEmpty ? timers.timeout(now: now) : 0
-            if acceptBackoffUntil > 0 {
-                let wait = acceptBackoffUntil > now ? Int32(acceptBackoffUntil - now) : 0
-                timeout = timeout < 0 ? wait : min(timeout, wait)
-            }
-            // SAFETY: both buffers hold 256 entries and cepoll_wait writes at most `max` (256) of each.
-            let n = unsafe cepoll_wait(ep, events, tokens, 256, timeout)
-            now = Clock.nowMs()
-            if n > 0 {
-                for i in 0..<Int(n) { unsafe handle(events[i], tokens[i]) }
-            }
-            if !readyList.isEmpty { pumpReadyList() }
-            while let slot = timers.popExpired(now: now) { timerFired(slot) }
-            if acceptBackoffUntil > 0 && now >= acceptBackoffUntil {
-                acceptBackoffUntil = 0
-                acceptOnAllListeners()
-            }
-            if stopping || (softStopping && liveSessions == 0) { break }
-        }
+        loop.turnHandler = self
+        loop.run()
         shutdownEverything()
     }
 
@@ -134,50 +110,17 @@ import Glibc
         }
     }
 
-    private func handle(_ ev: UInt32, _ token: UInt64) {
-        let slot = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
-        let generation = UInt32(truncatingIfNeeded: token >> 32) & 0x0FFF_FFFF
-        switch TokenKind(rawValue: token >> 60) {
-        case .listener:
-            accept(listener: Int(slot))
-        case .wake:
-            handleInbox()
-        case .client:
-            let s = sessions[Int(slot)]
-            guard s.generation & 0x0FFF_FFFF == generation, s.phase != .free else { return }
-            clientEvent(slot, s, ev)
-        case .server:
-            let s = sessions[Int(slot)]
-            guard s.generation & 0x0FFF_FFFF == generation, s.phase != .free else { return }
-            serverEvent(slot, s, ev)
-        case nil:
-            return
-        }
-    }
-
-    private func handleInbox() {
-        engine.inboxes[id].drain(into: &messages)
-        for m in messages {
-            switch m {
-            case .grant(let t): granted(t)
-            case .pauseListeners: closeListeners(); listenersPaused = true
-            case .resumeListeners: reopenListeners()
-            case .softStop: softStopping = true; closeListeners()
-            case .stop: stopping = true
-            case .retryAccept: acceptOnAllListeners()
-            case .tableChanged: break  // the refresh at the top of the loop does the work
-            }
-        }
-        messages.removeAll(keepingCapacity: true)
-    }
-
     // MARK: - Slots
 
     func allocateSlot() -> Int32 {
         if let s = freeSlots.popLast() { return s }
-        sessions.append(Session())
+        let slot = Int32(sessions.count)
+        let s = Session()
+        sessions.append(s)
+        clientSockets.append(SessionSocket(worker: self, slot: slot, session: s, isClient: true))
+        serverSockets.append(SessionSocket(worker: self, slot: slot, session: s, isClient: false))
         timers.ensureCapacity(sessions.count)
-        return Int32(sessions.count - 1)
+        return slot
     }
 
     func freeSlot(_ slot: Int32) {
@@ -191,11 +134,11 @@ import Glibc
 
     // MARK: - Listeners
 
-    private func acceptOnAllListeners() {
+    func acceptOnAllListeners() {
         for i in listeners.indices where listeners[i].fd >= 0 { accept(listener: i) }
     }
 
-    private func accept(listener i: Int) {
+    func accept(listener i: Int) {
         let l = listeners[i]
         guard l.fd >= 0, !listenersPaused, !softStopping else { return }
         let fe = l.frontend
@@ -259,10 +202,11 @@ import Glibc
     /// Closes this worker's listening sockets (their addresses stay known for a resume). The epoll
     /// registration is removed first: after a reload hand-over the new process holds the same
     /// sockets, and epoll would keep reporting them here after a bare close.
-    private func closeListeners() {
+    func closeListeners() {
         engine.listenerTable.withLock { table in
             for i in listeners.indices where listeners[i].fd >= 0 {
-                _ = cepoll_ctl(ep, CEPOLL_CTL_DEL, listeners[i].fd, 0, 0)
+                loop.deregister(listeners[i].fd, listeners[i].token)
+                listeners[i].token = .none
                 Socket.close(listeners[i].fd)
                 listeners[i].fd = -1
                 table[id][i] = -1
@@ -270,7 +214,7 @@ import Glibc
         }
     }
 
-    private func reopenListeners() {
+    func reopenListeners() {
         listenersPaused = false
         guard !softStopping else { return }
         for i in listeners.indices where listeners[i].fd < 0 {
@@ -278,7 +222,7 @@ import Glibc
             guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: backlog) else { continue }
             listeners[i].fd = fd
             engine.listenerTable.withLock { $0[id][i] = fd }
-            _ = cepoll_ctl(ep, CEPOLL_CTL_ADD, fd, CEPOLL_EPOLLIN | CEPOLL_EPOLLET, Worker.token(.listener, Int32(i), 0))
+            listeners[i].token = (try? loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, listenerSockets[i])) ?? .none
         }
         acceptOnAllListeners()
     }
@@ -289,6 +233,44 @@ import Glibc
         }
         closeListeners()
         pipes.closeAll()
-        _ = cepoll_close(ep)
+    }
+}
+
+extension Worker: LoopTurnHandler {
+    func turnStarting() { refreshRoutes() }
+
+    func nextTimeoutMs(now: UInt64) -> Int32 {
+        var timeout = readyList.isEmpty ? timers.timeout(now: now) : 0
+        if acceptBackoffUntil > 0 {
+            let wait = acceptBackoffUntil > now ? Int32(clamping: acceptBackoffUntil - now) : 0
+            timeout = timeout < 0 ? wait : min(timeout, wait)
+        }
+        return timeout
+    }
+
+    func turnEnded(now: UInt64) {
+        if !readyList.isEmpty { pumpReadyList() }
+        while let slot = timers.popExpired(now: now) { timerFired(slot) }
+        if acceptBackoffUntil > 0 && now >= acceptBackoffUntil {
+            acceptBackoffUntil = 0
+            acceptOnAllListeners()
+        }
+        if stopping || (softStopping && liveSessions == 0) { loop.stop() }
+    }
+
+    func woken() {
+        mailbox.drain(into: &messages)
+        for m in messages {
+            switch m {
+            case .grant(let t): granted(t)
+            case .pauseListeners: closeListeners(); listenersPaused = true
+            case .resumeListeners: reopenListeners()
+            case .softStop: softStopping = true; closeListeners()
+            case .stop: stopping = true
+            case .retryAccept: acceptOnAllListeners()
+            case .tableChanged: break  // the refresh at the start of the turn does the work
+            }
+        }
+        messages.removeAll(keepingCapacity: true)
     }
 }

@@ -1,5 +1,6 @@
 import CEpoll
 import Glibc
+import Synchronization
 
 /// Reacts to the readiness of a descriptor registered with an `EventLoop`.
 public protocol EventHandler: AnyObject {
@@ -7,51 +8,80 @@ public protocol EventHandler: AnyObject {
     func handle(events: UInt32)
 }
 
-/// The owner of a loop that works in turns (the health checker): it names its own next deadline
-/// and acts once per turn, after the turn's events, timers and posted jobs.
+/// The owner of a loop that works in turns (the health checker, a relay worker): it names its own
+/// next deadline and acts once per turn, after the turn's events, timers and posted jobs.
 public protocol LoopTurnHandler: AnyObject {
+    /// Before the turn's wait (a worker loads a newly published routing table here).
+    func turnStarting()
     /// Milliseconds until the owner's next deadline; -1 for none.
     func nextTimeoutMs(now: UInt64) -> Int32
     func turnEnded(now: UInt64)
+    /// The loop's eventfd fired (after the posted jobs ran): drain the owner's `LoopMailbox`.
+    func woken()
+}
+
+extension LoopTurnHandler {
+    public func turnStarting() {}
+    public func woken() {}
 }
 
 /// A registration: the slot and the generation it had, so an event queued for a descriptor that
 /// was closed (and whose slot was reused) in the same turn is recognised as stale and dropped.
+/// The one token encoding of every loop: workers, the checker and the control side.
 public struct LoopToken: Equatable, Sendable {
     let slot: UInt32
     let generation: UInt32
     var raw: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
+    /// No registration; `forget`/`deregister` ignore it.
+    public static let none = LoopToken(slot: UInt32.max, generation: 0)
 }
 
-/// The event loop of the control side: an epoll set, an event buffer, an eventfd inbox for work
-/// posted from other threads, and one-shot timers. Stats HTTP, the runtime socket and the reload
-/// hand-over all run on one of these, on one thread; a handler must never block for long.
+/// An epoll set, an event buffer, an eventfd inbox for work posted from other threads, and
+/// one-shot timers. The relay workers, the health checker and the control side (stats HTTP, the
+/// runtime socket, the reload hand-over) each run on one of these, on one thread; a handler must
+/// never block for long.
 ///
-/// Everything but `post` and `stop` must be called on the loop's thread (or before `run`).
+/// Per event the loop does one generation check and one call to the registration's handler;
+/// nothing allocates per event or per turn (the event buffers are allocated once per `run`).
+///
+/// Everything but `post`, `wake` and `stop` must be called on the loop's thread (or before `run`).
 @safe public final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
-    private let wake: EventFD
+    private let wakeLine: EventFD
+    private let eventCapacity: Int
     private var handlers: [(generation: UInt32, handler: (any EventHandler)?)] = []
     private var freeSlots: [UInt32] = []
     private var timers = TimerHeap()
     private let inboxLock = PThreadLock()
     private var inbox: [() -> Void] = []
     private var drained: [() -> Void] = []
+    /// Set when `inbox` may hold jobs: a relay worker is woken for its mailbox, never for jobs,
+    /// and those wake-ups skip the inbox lock.
+    private let jobsPosted = Atomic<Bool>(false)
     private var running = false
-    private var stopRequested = false
+    /// An atomic, not under `inboxLock`: it is read once per turn, and a relay worker's turns
+    /// must not take a lock.
+    private let stopRequested = Atomic<Bool>(false)
     private static let wakeToken = UInt64.max
     /// Set before `run` (loop thread only).
     public weak var turnHandler: (any LoopTurnHandler)?
+    /// The time read just after this turn's wait (ms, `Clock`): handlers use it instead of reading
+    /// the clock per event.
+    public private(set) var now: UInt64
 
-    public init() throws(Errno) {
+    /// `eventCapacity`: the most events one wait returns (a busy relay worker wants more than the
+    /// control side).
+    public init(eventCapacity: Int = 128) throws(Errno) {
+        self.eventCapacity = max(1, eventCapacity)
+        now = Clock.nowMs()
         epfd = try Errno.check(cepoll_create())
         do {
-            wake = try EventFD()
+            wakeLine = try EventFD()
         } catch {
             _ = cepoll_close(epfd)
             throw error
         }
-        _ = try Errno.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, wake.fd, CEPOLL_EPOLLIN, Self.wakeToken))
+        _ = try Errno.check(cepoll_ctl(epfd, CEPOLL_CTL_ADD, wakeLine.fd, CEPOLL_EPOLLIN, Self.wakeToken))
     }
 
     deinit { _ = cepoll_close(epfd) }
@@ -59,7 +89,8 @@ public struct LoopToken: Equatable, Sendable {
     // MARK: - Descriptors
 
     /// Adds `fd` with `events` (add CEPOLL_EPOLLET for edge-triggered). The loop keeps `handler`
-    /// alive until `deregister`.
+    /// alive until `deregister` or `forget`. Allocates nothing once the table has grown to the
+    /// number of descriptors registered at once.
     public func register(_ fd: Int32, events: UInt32, _ handler: any EventHandler) throws(Errno) -> LoopToken {
         let slot: UInt32
         if let free = freeSlots.popLast() {
@@ -84,9 +115,20 @@ public struct LoopToken: Equatable, Sendable {
         _ = cepoll_ctl(epfd, CEPOLL_CTL_MOD, fd, events, token.raw)
     }
 
-    /// Removes `fd` from the set (before the caller closes it) and forgets its handler.
+    /// Removes `fd` from the set and forgets its handler. Needed before closing a descriptor that
+    /// another open file description may share (a listening socket handed over on reload: the
+    /// epoll registration lives as long as any duplicate, so a bare close would keep it firing).
     public func deregister(_ fd: Int32, _ token: LoopToken) {
+        guard token != .none else { return }
         _ = cepoll_ctl(epfd, CEPOLL_CTL_DEL, fd, 0, 0)
+        release(token)
+    }
+
+    /// Forgets `token`'s handler without the EPOLL_CTL_DEL system call, for a caller about to
+    /// close the descriptor (its only reference): the close removes it from the set. A relay
+    /// worker closes two sockets per session and must not pay a syscall more for each. Events
+    /// already returned by this turn's wait for it are dropped (the generation moved on).
+    public func forget(_ token: LoopToken) {
         release(token)
     }
 
@@ -110,48 +152,62 @@ public struct LoopToken: Equatable, Sendable {
 
     // MARK: - Other threads
 
-    /// Runs `job` on the loop's thread at its next turn (any thread).
+    /// Runs `job` on the loop's thread at its next turn (any thread). One allocation per post:
+    /// for rare control work; typed, frequent messages go through a `LoopMailbox`.
     public func post(_ job: @escaping @Sendable () -> Void) {
-        inboxLock.withLock { inbox.append(job) }
-        wake.signal()
+        inboxLock.withLock {
+            inbox.append(job)
+            jobsPosted.store(true, ordering: .releasing)
+        }
+        wakeLine.signal()
     }
+
+    /// Wakes the loop, which then calls its turn handler's `woken()` (any thread).
+    public func wake() { wakeLine.signal() }
 
     /// Makes `run` return after the current turn (any thread).
     public func stop() {
-        inboxLock.withLock { stopRequested = true }
-        wake.signal()
+        stopRequested.store(true, ordering: .releasing)
+        wakeLine.signal()
     }
 
     // MARK: - Running
 
     /// Waits for events, timers and posted work until `stop()`.
     public func run() {
-        let capacity = 128
-        var events = [UInt32](repeating: 0, count: capacity)
-        var tokens = [UInt64](repeating: 0, count: capacity)
+        var events = [UInt32](repeating: 0, count: eventCapacity)
+        var tokens = [UInt64](repeating: 0, count: eventCapacity)
         running = true
         while running {
+            // One weak load per turn.
+            let owner = turnHandler
+            owner?.turnStarting()
             let before = Clock.nowMs()
             var timeout = timers.timeout(now: before)
-            if let t = turnHandler?.nextTimeoutMs(now: before), t >= 0 { timeout = timeout < 0 ? t : min(timeout, t) }
-            let n = unsafe cepoll_wait(epfd, &events, &tokens, Int32(capacity), timeout)
+            if let t = owner?.nextTimeoutMs(now: before), t >= 0 { timeout = timeout < 0 ? t : min(timeout, t) }
+            let n = unsafe cepoll_wait(epfd, &events, &tokens, Int32(eventCapacity), timeout)
+            now = Clock.nowMs()
             for i in 0..<max(0, Int(n)) {
-                if tokens[i] == Self.wakeToken {
-                    wake.drain()
+                let token = tokens[i]
+                if token == Self.wakeToken {
+                    wakeLine.drain()
                     runInbox()
+                    owner?.woken()
                     continue
                 }
-                let slot = Int(UInt32(truncatingIfNeeded: tokens[i]))
-                let generation = UInt32(truncatingIfNeeded: tokens[i] >> 32)
+                let slot = Int(UInt32(truncatingIfNeeded: token))
+                let generation = UInt32(truncatingIfNeeded: token >> 32)
                 guard slot < handlers.count, handlers[slot].generation == generation,
                       let h = handlers[slot].handler else { continue }
                 h.handle(events: events[i])
             }
             // One at a time: a job may schedule or cancel timers.
-            let now = Clock.nowMs()
-            while let job = timers.popExpired(now: now) { job() }
-            turnHandler?.turnEnded(now: Clock.nowMs())
-            if inboxLock.withLock({ stopRequested }) { running = false }
+            if !timers.isEmpty {
+                let t = Clock.nowMs()
+                while let job = timers.popExpired(now: t) { job() }
+            }
+            owner?.turnEnded(now: now)
+            if stopRequested.load(ordering: .acquiring) { running = false }
         }
         runInbox()
     }
@@ -160,6 +216,9 @@ public struct LoopToken: Equatable, Sendable {
     public func runPosted() { runInbox() }
 
     private func runInbox() {
+        // A job posted after the exchange is either swapped in below or leaves the flag set for
+        // the wake-up its `post` signals.
+        guard jobsPosted.exchange(false, ordering: .acquiringAndReleasing) else { return }
         inboxLock.withLock { swap(&inbox, &drained) }
         for job in drained { job() }
         drained.removeAll(keepingCapacity: true)
@@ -177,6 +236,8 @@ struct TimerHeap {
     private var heap = MinHeap<Entry>()
     private var jobs: [UInt64: () -> Void] = [:]
     private var nextId: UInt64 = 1
+
+    var isEmpty: Bool { heap.count == 0 }
 
     mutating func add(deadline: UInt64, _ job: @escaping () -> Void) -> UInt64 {
         let id = nextId
