@@ -9,7 +9,8 @@
 ///      queued ──granted──▶ (connecting)  retryWait     closed
 ///
 /// Sessions are pooled per worker and addressed by slot; `generation` changes on every reuse so
-/// a stale epoll event or queue grant for an earlier occupant is recognised and dropped.
+/// a queue grant for an earlier occupant is recognised and dropped (stale epoll events are dropped
+/// by the EventLoop's own registration generations).
 final class Session {
     enum Phase: UInt8 { case free, queued, connecting, retryWait, established }
 
