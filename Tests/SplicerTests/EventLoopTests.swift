@@ -8,7 +8,7 @@ import Testing
     final class Counter: EventHandler {
         var hits = 0
         var onHit: (() -> Void)?
-        func handle(events: UInt32) {
+        override func handle(events: UInt32, tag _: UInt32) {
             hits += 1
             onHit?()
         }

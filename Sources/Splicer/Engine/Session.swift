@@ -11,8 +11,38 @@
 /// Sessions are pooled per worker and addressed by slot; `generation` changes on every reuse so
 /// a queue grant for an earlier occupant is recognised and dropped (stale epoll events are dropped
 /// by the EventLoop's own registration generations).
-final class Session {
+@safe final class Session: EventHandler {
     enum Phase: UInt8 { case free, queued, connecting, retryWait, established }
+
+    /// SAFETY: the worker makes its sessions and runs the only loop that calls them (inside
+    /// `Worker.run()`), so the worker is alive whenever a session handles an event. Not `unowned`:
+    /// that would be a reference-count check and increment per event.
+    unowned(unsafe) let worker: Worker
+    /// This session's index in its worker's pool.
+    let slot: Int32
+    /// The sockets' current registrations with the worker's loop (`.none` when closed).
+    var clientToken = LoopToken.none
+    var serverToken = LoopToken.none
+
+    init(worker: Worker, slot: Int32) {
+        unsafe self.worker = worker
+        self.slot = slot
+    }
+
+    /// The handler of both sockets, told apart by the registration's tag: no handler object per
+    /// socket, so an idle connection costs only its `Session`.
+    static let clientTag: UInt32 = 0
+    static let serverTag: UInt32 = 1
+
+    override func handle(events: UInt32, tag: UInt32) {
+        // The loop already dropped events of an earlier registration (generation check).
+        guard phase != .free else { return }
+        if tag == Session.clientTag {
+            unsafe worker.clientEvent(slot, self, events)
+        } else {
+            unsafe worker.serverEvent(slot, self, events)
+        }
+    }
 
     var generation: UInt32 = 0
     var phase: Phase = .free

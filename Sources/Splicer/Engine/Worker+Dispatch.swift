@@ -22,12 +22,11 @@ extension Worker {
         // refused for want of a server, or timed out in the queue, too).
         counters.add(layout.backend(be, .sessions), 1)
         engine.backends[be].sessions.forceAcquire()
-        let socket = clientSockets[Int(slot)]
-        guard let token = try? loop.register(clientFd, events: eventMask, socket) else {
+        guard let token = try? loop.register(clientFd, events: eventMask, s, tag: Session.clientTag) else {
             closeSession(slot, s, "R-")
             return
         }
-        socket.token = token
+        s.clientToken = token
         assign(slot, s, avoid: -1)
     }
 
@@ -132,12 +131,11 @@ extension Worker {
             return
         }
         s.serverFd = attempt.fd
-        let socket = serverSockets[Int(slot)]
-        guard let token = try? loop.register(attempt.fd, events: eventMask, socket) else {
+        guard let token = try? loop.register(attempt.fd, events: eventMask, s, tag: Session.serverTag) else {
             connectFailed(slot, s, timedOut: false)
             return
         }
-        socket.token = token
+        s.serverToken = token
         if attempt.connected {
             established(slot, s)
         } else {
@@ -301,9 +299,8 @@ extension Worker {
     /// takes it out of the epoll set, so its registration is just forgotten (no EPOLL_CTL_DEL).
     func closeServerSocket(_ slot: Int32, _ s: Session) {
         guard s.serverFd >= 0 else { return }
-        let socket = serverSockets[Int(slot)]
-        loop.forget(socket.token)
-        socket.token = .none
+        loop.forget(s.serverToken)
+        s.serverToken = .none
         Socket.close(s.serverFd)
         s.serverFd = -1
     }

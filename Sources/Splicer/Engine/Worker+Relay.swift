@@ -201,9 +201,8 @@ extension Worker {
         }
         // Closing a socket takes it out of the epoll set: the registrations are just forgotten.
         if s.clientFd >= 0 {
-            let socket = clientSockets[Int(slot)]
-            loop.forget(socket.token)
-            socket.token = .none
+            loop.forget(s.clientToken)
+            s.clientToken = .none
             Socket.close(s.clientFd)
         }
         closeServerSocket(slot, s)

@@ -7,7 +7,7 @@ import Glibc
 ///
 /// Each loop turn: reload the routing table if a new one was published (one atomic load,
 /// `turnStarting`) → wait until the nearest timer → handle events (each socket's handler is a
-/// `SessionSocket` or `ListenerSocket`) → continue over-budget relays → expire timers (`turnEnded`).
+/// the `Session` (both its sockets, told apart by the registration's tag) or a `ListenerSocket`) → continue over-budget relays → expire timers (`turnEnded`).
 @safe final class Worker {
     let id: Int
     unowned let engine: Engine
@@ -21,8 +21,6 @@ import Glibc
     var timers = TimerLists()
     var sessions: [Session] = []
     /// The loop handlers of each slot's client and server sockets.
-    var clientSockets: [SessionSocket] = []
-    var serverSockets: [SessionSocket] = []
     var freeSlots: [Int32] = []
     var liveSessions = 0
     /// Sessions that hit their per-wakeup relay budget and must be pumped again without an event.
@@ -115,10 +113,7 @@ import Glibc
     func allocateSlot() -> Int32 {
         if let s = freeSlots.popLast() { return s }
         let slot = Int32(sessions.count)
-        let s = Session()
-        sessions.append(s)
-        clientSockets.append(SessionSocket(worker: self, slot: slot, session: s, isClient: true))
-        serverSockets.append(SessionSocket(worker: self, slot: slot, session: s, isClient: false))
+        sessions.append(Session(worker: self, slot: slot))
         timers.ensureCapacity(sessions.count)
         return slot
     }

@@ -3,9 +3,16 @@ import Glibc
 import Synchronization
 
 /// Reacts to the readiness of a descriptor registered with an `EventLoop`.
-public protocol EventHandler: AnyObject {
-    /// `events`: the epoll bits (CEPOLL_EPOLLIN, ...). Called on the loop's thread.
-    func handle(events: UInt32)
+///
+/// A base class, not a protocol: the loop's table then holds an 8-byte reference per registration
+/// instead of a 16-byte existential, which a relay worker pays twice per open connection.
+open class EventHandler {
+    public init() {}
+
+    /// `events`: the epoll bits (CEPOLL_EPOLLIN, ...); `tag`: what the registration was given (lets
+    /// one object own several descriptors: a relay session is the handler of both its sockets, so
+    /// an idle connection costs no handler object of its own). Called on the loop's thread.
+    open func handle(events: UInt32, tag: UInt32) {}
 }
 
 /// The owner of a loop that works in turns (the health checker, a relay worker): it names its own
@@ -49,7 +56,7 @@ public struct LoopToken: Equatable, Sendable {
     private let epfd: Int32
     private let wakeLine: EventFD
     private let eventCapacity: Int
-    private var handlers: [(generation: UInt32, handler: (any EventHandler)?)] = []
+    private var handlers: [(generation: UInt32, tag: UInt32, handler: EventHandler?)] = []
     private var freeSlots: [UInt32] = []
     private var timers = TimerHeap()
     private let inboxLock = PThreadLock()
@@ -91,14 +98,15 @@ public struct LoopToken: Equatable, Sendable {
     /// Adds `fd` with `events` (add CEPOLL_EPOLLET for edge-triggered). The loop keeps `handler`
     /// alive until `deregister` or `forget`. Allocates nothing once the table has grown to the
     /// number of descriptors registered at once.
-    public func register(_ fd: Int32, events: UInt32, _ handler: any EventHandler) throws(Errno) -> LoopToken {
+    public func register(_ fd: Int32, events: UInt32, _ handler: EventHandler, tag: UInt32 = 0) throws(Errno) -> LoopToken {
         let slot: UInt32
         if let free = freeSlots.popLast() {
             slot = free
             handlers[Int(slot)].handler = handler
+            handlers[Int(slot)].tag = tag
         } else {
             slot = UInt32(handlers.count)
-            handlers.append((0, handler))
+            handlers.append((0, tag, handler))
         }
         let token = LoopToken(slot: slot, generation: handlers[Int(slot)].generation)
         do {
@@ -199,7 +207,7 @@ public struct LoopToken: Equatable, Sendable {
                 let generation = UInt32(truncatingIfNeeded: token >> 32)
                 guard slot < handlers.count, handlers[slot].generation == generation,
                       let h = handlers[slot].handler else { continue }
-                h.handle(events: events[i])
+                h.handle(events: events[i], tag: handlers[slot].tag)
             }
             // One at a time: a job may schedule or cancel timers.
             if !timers.isEmpty {

@@ -456,12 +456,9 @@ extension HealthChecker: LoopTurnHandler {
 private final class WakeHandler: EventHandler {
     private let fd: Int32
     init(wake: borrowing EventFD) { fd = wake.fd }
-    func handle(events: UInt32) { _ = cepoll_eventfd_drain(fd) }
+    override func handle(events: UInt32, tag _: UInt32) { _ = cepoll_eventfd_drain(fd) }
 }
 
-extension ServerHealth: EventHandler {
-    func handle(events: UInt32) { owner?.probeEvent(self, events: events) }
-}
 
 /// A job handed to the checker thread by a caller that waits for it.
 private struct UncheckedJob<T>: @unchecked Sendable {

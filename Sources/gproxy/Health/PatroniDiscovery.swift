@@ -49,7 +49,7 @@ final class DiscoveryProbeHandler: EventHandler {
         self.checker = checker
         self.backend = backend
     }
-    func handle(events: UInt32) { checker?.discoveryEvent(backend, events: events) }
+    override func handle(events: UInt32, tag _: UInt32) { checker?.discoveryEvent(backend, events: events) }
 }
 
 extension HealthChecker {

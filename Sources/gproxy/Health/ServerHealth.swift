@@ -3,7 +3,7 @@ import Splicer
 /// Everything the checker knows about one `server` line: its check settings, its state machine,
 /// its last result, and the figures the stats page shows. Only the checker thread touches it; other
 /// threads read the `ServerStatus` copies the checker publishes.
-final class ServerHealth {
+final class ServerHealth: EventHandler {
     let backend: Int
     let server: Int
     let backendName: String
@@ -44,6 +44,9 @@ final class ServerHealth {
     var answer: PatroniAnswer?
     /// Start times of recent checks, for the check rate in the stats.
     var recentChecks: [UInt64] = []
+
+    /// Its check probe's socket is registered with the checker's loop with this object as handler.
+    override func handle(events: UInt32, tag _: UInt32) { owner?.probeEvent(self, events: events) }
 
     init(backend: Int, server: Int, backendName: String, config: ServerConfig, checkAddress: SocketAddress?,
          httpCheck: HTTPCheckRequest?, expects: [HTTPCheckExpect], timeoutCheck: Int?, timeoutConnect: Int?,

@@ -25,7 +25,7 @@ final class LoopListener: EventHandler {
         token = try loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, self)
     }
 
-    func handle(events: UInt32) { acceptAll() }
+    override func handle(events: UInt32, tag _: UInt32) { acceptAll() }
 
     func acceptAll() {
         while token != nil {

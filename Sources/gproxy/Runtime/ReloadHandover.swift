@@ -154,6 +154,7 @@ final class HandoverEndpoint: EventHandler, @unchecked Sendable {
         }
         self.control = control
         self.provider = provider
+        super.init()
         try control.sync { [self] in
             do throws(Errno) {
                 token = try control.loop.register(fd, events: CEPOLL_EPOLLIN, self)
@@ -174,7 +175,7 @@ final class HandoverEndpoint: EventHandler, @unchecked Sendable {
         }
     }
 
-    func handle(events: UInt32) {
+    override func handle(events: UInt32, tag _: UInt32) {
         while true {
             let conn = cepoll_handover_accept(fd)
             guard conn >= 0 else { return }

@@ -126,7 +126,7 @@ private final class RuntimeConnection: EventHandler {
         c.pump()
     }
 
-    func handle(events: UInt32) { pump() }
+    override func handle(events: UInt32, tag _: UInt32) { pump() }
 
     /// Moves everything forward as far as the socket allows: flush, run, read, repeat.
     private func pump() {

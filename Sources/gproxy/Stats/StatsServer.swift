@@ -165,10 +165,10 @@ private final class StatsConnection: EventHandler {
         server.connections += 1
         c.deadline = server.loop.schedule(afterMs: server.timeoutMs) { [c] in c.expired() }
         // Data often arrives with the connection; read now rather than wait for the edge.
-        c.handle(events: CEPOLL_EPOLLIN)
+        c.handle(events: CEPOLL_EPOLLIN, tag: 0)
     }
 
-    func handle(events: UInt32) {
+    override func handle(events: UInt32, tag _: UInt32) {
         switch phase {
         case .reading: read()
         case .writing: write()
