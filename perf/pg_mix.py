@@ -220,16 +220,8 @@ def main() -> int:
     cluster = None
     proxies: dict[str, px.Proxy] = {}
     try:
-        cluster = pc.PatroniCluster(3).start()
-        leader = cluster.leader()
-        replicas = cluster.replicas()
-        assert len(replicas) == 2, replicas
-        lport = cluster.pg_port(leader)
-        log(f"pgbench -i -s {args.scale} on {leader} (:{lport}), table mix_writes")
-        subprocess.run([PGBENCH, "-i", "-q", "-s", str(args.scale), "-h", "127.0.0.1", "-p", str(lport),
-                        "-U", "postgres", "postgres"], check=True, capture_output=True, timeout=300)
-        pr.psql(lport, "CREATE TABLE mix_writes (id bigserial PRIMARY KEY, k int NOT NULL, v timestamptz NOT NULL)")
-        pr.wait_replicas_caught_up(cluster)
+        cluster, leader, replicas, lport = pr.seeded_cluster(
+            args.scale, "CREATE TABLE mix_writes (id bigserial PRIMARY KEY, k int NOT NULL, v timestamptz NOT NULL)")
         replica_ports = [cluster.pg_port(n) for n in replicas]
 
         for kind in PROXIES:

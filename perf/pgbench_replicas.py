@@ -145,6 +145,27 @@ def pgbench_argv(port: int, clients: int, threads: int, secs: int, connect: bool
     return argv + ["postgres"]
 
 
+def seeded_cluster(scale: int, extra_sql: str = "") -> tuple[pc.PatroniCluster, str, list[str], int]:
+    """A 3-node cluster with `pgbench -i -s scale` (and `extra_sql`) on the leader, replicas caught
+    up: (cluster, leader, replicas, leader's port). Stops the cluster if seeding fails."""
+    cluster = pc.PatroniCluster(3).start()
+    try:
+        leader = cluster.leader()
+        replicas = cluster.replicas()
+        assert len(replicas) == 2, replicas
+        lport = cluster.pg_port(leader)
+        log(f"pgbench -i -s {scale} on {leader} (:{lport})")
+        subprocess.run([PGBENCH, "-i", "-q", "-s", str(scale), "-h", "127.0.0.1", "-p", str(lport),
+                        "-U", "postgres", "postgres"], check=True, capture_output=True, timeout=300)
+        if extra_sql:
+            psql(lport, extra_sql)
+        wait_replicas_caught_up(cluster)
+        return cluster, leader, replicas, lport
+    except BaseException:
+        cluster.stop()
+        raise
+
+
 def box_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of the whole box from /proc/stat (every process, also other jobs)."""
     with open("/proc/stat") as f:
@@ -376,15 +397,7 @@ def main() -> int:
     cluster = None
     proxies: dict[str, px.Proxy] = {}
     try:
-        cluster = pc.PatroniCluster(3).start()
-        leader = cluster.leader()
-        replicas = cluster.replicas()
-        assert len(replicas) == 2, replicas
-        lport = cluster.pg_port(leader)
-        log(f"pgbench -i -s {args.scale} on {leader} (:{lport})")
-        subprocess.run([PGBENCH, "-i", "-q", "-s", str(args.scale), "-h", "127.0.0.1", "-p", str(lport),
-                        "-U", "postgres", "postgres"], check=True, capture_output=True, timeout=300)
-        wait_replicas_caught_up(cluster)
+        cluster, leader, replicas, lport = seeded_cluster(args.scale)
         replica_ports = [cluster.pg_port(n) for n in replicas]
         pm_pids = [cluster.node(n).postmaster_pid() for n in replicas]
 
