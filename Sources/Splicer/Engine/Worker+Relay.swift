@@ -80,8 +80,8 @@ extension Worker {
                 }
                 let room = h.pipe.bytes - h.inPipe
                 if room > 0 {
-                    let n = cepoll_splice(src, h.pipe.writeEnd, UInt(room), flags)
-                    if n > 0 {
+                    switch IOResult(cepoll_splice(src, h.pipe.writeEnd, UInt(room), flags)) {
+                    case .done(let n):
                         h.inPipe += n
                         h.bytes &+= UInt64(n)
                         budget -= n
@@ -90,24 +90,28 @@ extension Worker {
                         // and epoll reports every later arrival: skip the read that would say EAGAIN.
                         // Not after RDHUP: the FIN that came with this data must still be read.
                         if n < 4096 && n < room && !h.srcHup { h.srcReady = false }
-                    } else if n == 0 {
+                    case .end:
                         h.srcEOF = true
                         step = true
-                    } else if n == -Int(EAGAIN) {
+                    case .wouldBlock:
                         if h.inPipe == 0 { h.srcReady = false }
-                    } else if n != -Int(EINTR) {
+                    case .interrupted:
+                        break
+                    case .failed:
                         return .sourceFailed
                     }
                 }
             }
             if h.inPipe > 0 && h.dstReady {
-                let n = cepoll_splice(h.pipe.readEnd, dst, UInt(h.inPipe), flags)
-                if n > 0 {
+                switch IOResult(cepoll_splice(h.pipe.readEnd, dst, UInt(h.inPipe), flags)) {
+                case .done(let n):
                     h.inPipe -= n
                     step = true
-                } else if n == -Int(EAGAIN) {
+                case .wouldBlock:
                     h.dstReady = false
-                } else if n != -Int(EINTR) {
+                case .interrupted:
+                    break
+                case .end, .failed:  // nothing taken from a non-empty pipe: the socket is gone
                     return .destinationFailed
                 }
             }
@@ -129,24 +133,29 @@ extension Worker {
     /// One read into the worker's buffer and one send of it. Bytes the destination does not take at
     /// once go into the half's pipe, ahead of anything read later, so order is kept.
     private func copyOnce(_ h: inout RelayHalf, from src: Int32, to dst: Int32, budget: inout Int) -> PumpOutcome {
-        let n = unsafe cepoll_read(src, scratch, UInt(Worker.copyBytes))
-        if n == 0 {
+        let n: Int
+        switch IOResult(unsafe cepoll_read(src, scratch, UInt(Worker.copyBytes))) {
+        case .done(let count): n = count
+        case .end:
             h.srcEOF = true
             return .progress
-        }
-        if n < 0 {
-            if n == -Int(EAGAIN) { h.srcReady = false }
-            return n == -Int(EAGAIN) || n == -Int(EINTR) ? .idle : .sourceFailed
+        case .wouldBlock:
+            h.srcReady = false
+            return .idle
+        case .interrupted: return .idle
+        case .failed: return .sourceFailed
         }
         h.bytes &+= UInt64(n)
         budget -= n
         if n == Worker.copyBytes { h.bulk = true } else if n < 4096 && !h.srcHup { h.srcReady = false }
-        var sent = unsafe cepoll_write(dst, scratch, UInt(n))
-        if sent == -Int(EAGAIN) || sent == -Int(EINTR) {
+        let sent: Int
+        switch IOResult(unsafe cepoll_write(dst, scratch, UInt(n))) {
+        case .done(let count): sent = count
+        case .end: sent = 0
+        case .wouldBlock, .interrupted:
             h.dstReady = false
             sent = 0
-        } else if sent < 0 {
-            return .destinationFailed
+        case .failed: return .destinationFailed
         }
         if sent < n {
             let rest = n - sent

@@ -154,20 +154,21 @@ import Glibc
             engine.acceptProbe?(.reserved(worker: id))
             var addr = SocketAddress()
             addr.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = unsafe cepoll_accept4(l.fd, &addr.storage, &addr.length)
-            if fd < 0 {
+            let accepted = IOResult(descriptor: unsafe cepoll_accept4(l.fd, &addr.storage, &addr.length))
+            guard case .done(let descriptor) = accepted else {
                 giveBack(engine.frontendSessions[fe], to: engine.frontendWaiters[fe])
                 giveBack(engine.processSessions, to: engine.processWaiters)
-                switch -fd {
-                case EAGAIN: return
-                case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                switch accepted {
+                case .interrupted: continue
+                case .failed(let e) where e.code == ECONNABORTED: continue
+                case .failed(let e) where e.code == EMFILE || e.code == ENFILE || e.code == ENOBUFS || e.code == ENOMEM:
                     // Out of fds or memory: back off briefly instead of spinning on the ready listener.
                     acceptBackoffUntil = now + 100
                     return
-                default: return
+                default: return  // EAGAIN: the backlog is empty
                 }
             }
+            let fd = Int32(descriptor)
             engine.processSessions.confirm(inProcess)
             engine.frontendSessions[fe].confirm(inFrontend)
             startSession(clientFd: fd, address: addr, frontend: fe)

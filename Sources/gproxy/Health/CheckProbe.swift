@@ -60,9 +60,8 @@ struct CheckProbe {
             guard let request else {
                 return .finished(CheckResult(status: .l4ok, code: nil, info: nil, durationMs: duration(now)))
             }
-            let sent = request.withUnsafeBytes { cepoll_write(fd, $0.baseAddress, UInt($0.count)) }
-            if sent < 0 && sent != -Int(EAGAIN) {
-                return .finished(l4Failure(Int32(-sent), now))
+            if case .failed(let e) = IOResult(request.withUnsafeBytes { cepoll_write(fd, $0.baseAddress, UInt($0.count)) }) {
+                return .finished(l4Failure(e.code, now))
             }
             // Unless bytes came with this very event (edge-triggered: no second edge for them), the
             // reply cannot be there yet: wait for its edge instead of a read that says EAGAIN.
@@ -74,15 +73,15 @@ struct CheckProbe {
         var buf = [UInt8](repeating: 0, count: 4096)
         var closed = false
         while response.count < CheckProbe.maxResponse {
-            let n = buf.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }
-            if n > 0 {
+            let read = IOResult(buf.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) })
+            if case .done(let n) = read {
                 response += buf[0..<n]
-            } else if n == 0 {
+            } else if read == .end {
                 closed = true
                 break
-            } else if n == -Int(EAGAIN) {
+            } else if read == .wouldBlock {
                 break
-            } else if n == -Int(EINTR) {
+            } else if read == .interrupted {
                 continue
             } else {
                 // Reset before any response: the server answered nothing valid.

@@ -29,10 +29,10 @@ final class LoopListener: EventHandler {
 
     func acceptAll() {
         while token != nil {
-            let c = cepoll_accept4(fd, nil, nil)
-            if c == -EINTR || c == -ECONNABORTED { continue }
-            if c < 0 {
-                if c != -EAGAIN && retry == nil {
+            let result = IOResult(descriptor: cepoll_accept4(fd, nil, nil))
+            guard case .done(let c) = result else {
+                if result == .interrupted || result == .failed(Errno(ECONNABORTED)) { continue }
+                if result != .wouldBlock && retry == nil {
                     retry = loop.schedule(afterMs: Self.retryMs) { [self] in
                         retry = nil
                         acceptAll()
@@ -40,7 +40,7 @@ final class LoopListener: EventHandler {
                 }
                 return
             }
-            accepted(c)
+            accepted(Int32(c))
         }
     }
 

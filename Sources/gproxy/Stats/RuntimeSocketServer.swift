@@ -165,13 +165,13 @@ private final class RuntimeConnection: EventHandler {
     /// Writes pending output; false when the connection was closed.
     private func flush() -> Bool {
         while sent < output.count {
-            let w = output.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + sent, UInt(output.count - sent)) }
-            if w > 0 {
-                sent += Int(w)
+            let w = IOResult(output.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + sent, UInt(output.count - sent)) })
+            if case .done(let n) = w {
+                sent += n
                 touch()
-            } else if w == Int(-EINTR) {
+            } else if w == .interrupted {
                 continue
-            } else if w == Int(-EAGAIN) {
+            } else if w == .wouldBlock {
                 break
             } else {
                 close()
@@ -214,24 +214,23 @@ private final class RuntimeConnection: EventHandler {
 
     /// Reads what is available; false when the caller should wait for the next event.
     private func readInput() -> Bool {
-        let r = server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }
-        switch r {
-        case 1...:
-            input.append(contentsOf: server.readBuffer[0..<Int(r)])
+        switch IOResult(server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }) {
+        case .done(let n):
+            input.append(contentsOf: server.readBuffer[0..<n])
             touch()
             if input.count > RuntimeSocketServer.maxLineBytes && !input.contains(0x0A) {
                 close()
                 return false
             }
             return true
-        case 0:
+        case .end:
             inputEnded = true
             return true
-        case Int(-EINTR):
+        case .interrupted:
             return true
-        case Int(-EAGAIN):
+        case .wouldBlock:
             return false
-        default:
+        case .failed:
             close()
             return false
         }

@@ -179,13 +179,12 @@ private final class StatsConnection: EventHandler {
     private func read() {
         var eof = false
         readLoop: while input.count <= StatsHTTPHandler.maxRequestBytes {
-            let r = server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }
-            switch r {
-            case 1...: input.append(contentsOf: server.readBuffer[0..<Int(r)])
-            case 0: eof = true; break readLoop
-            case Int(-EAGAIN): break readLoop
-            case Int(-EINTR): continue
-            default: close(); return
+            switch IOResult(server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }) {
+            case .done(let n): input.append(contentsOf: server.readBuffer[0..<n])
+            case .end: eof = true; break readLoop
+            case .wouldBlock: break readLoop
+            case .interrupted: continue
+            case .failed: close(); return
             }
         }
         if let response = server.answer(input) {
@@ -204,14 +203,11 @@ private final class StatsConnection: EventHandler {
 
     private func write() {
         while sent < output.count {
-            let w = output.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + sent, UInt(output.count - sent)) }
-            if w > 0 {
-                sent += Int(w)
-            } else if w == Int(-EINTR) {
-                continue
-            } else if w == Int(-EAGAIN) {
-                return
-            } else {
+            switch IOResult(output.withUnsafeBytes { cepoll_write(fd, $0.baseAddress! + sent, UInt(output.count - sent)) }) {
+            case .done(let n): sent += n
+            case .interrupted: continue
+            case .wouldBlock: return
+            case .end, .failed:
                 close()
                 return
             }
@@ -227,11 +223,13 @@ private final class StatsConnection: EventHandler {
 
     private func drain() {
         while true {
-            let r = server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }
-            if r > 0 || r == Int(-EINTR) { continue }
-            if r == Int(-EAGAIN) { return }
-            close()  // EOF or error: the client has everything it will read
-            return
+            switch IOResult(server.readBuffer.withUnsafeMutableBytes { cepoll_read(fd, $0.baseAddress, UInt($0.count)) }) {
+            case .done, .interrupted: continue
+            case .wouldBlock: return
+            case .end, .failed:
+                close()  // EOF or error: the client has everything it will read
+                return
+            }
         }
     }
 
