@@ -6,8 +6,9 @@ import Glibc
 /// `BackendShared` (slot counts, queues), the route publisher, and the mailbox.
 ///
 /// Each loop turn: reload the routing table if a new one was published (one atomic load,
-/// `turnStarting`) → wait until the nearest timer → handle events (each socket's handler is a
-/// the `Session` (both its sockets, told apart by the registration's tag) or a `ListenerSocket`) → continue over-budget relays → expire timers (`turnEnded`).
+/// `turnStarting`) → wait until the nearest timer → handle events (a socket's handler is its
+/// `Session`, both sockets told apart by the registration's tag, or a `ListenerSocket`) → continue
+/// over-budget relays → expire timers (`turnEnded`).
 @safe final class Worker {
     let id: Int
     unowned let engine: Engine
@@ -19,8 +20,8 @@ import Glibc
     let layout: CounterLayout
     var pipes: PipePool
     var timers = TimerLists()
+    /// Pooled by slot; each is also the loop handler of its client and server sockets.
     var sessions: [Session] = []
-    /// The loop handlers of each slot's client and server sockets.
     var freeSlots: [Int32] = []
     var liveSessions = 0
     /// Sessions that hit their per-wakeup relay budget and must be pumped again without an event.
