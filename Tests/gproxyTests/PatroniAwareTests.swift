@@ -127,7 +127,7 @@ import Testing
         let checksToConfirm = pg2.api.requestCount - checksBefore
         usleep(800_000)  // past the old leader's restart as a replica
         let (seen, failures) = prober.finish()
-        #expect(!seen.contains { $0.1 != "primary" })
+        #expect(!seen.contains { $0.1 != "primary" }, "\(seen.filter { $0.1 != "primary" }) of \(seen.count)")
         #expect(seen.contains { $0.0 == "pg2" })
         #expect(failures == 0)
         // Converged within one fast poll or two, not `rise` checks `inter` apart.
