@@ -28,6 +28,7 @@ Results are appended to perf/RESULTS.md (dated section) unless --no-write.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -481,7 +482,7 @@ def main() -> int:
         if "wrk" in only:
             tests.append(("wrk-close", lambda p: wrk(p["http"], wsecs, 16, True)))
             tests.append(("wrk-ka", lambda p: wrk(p["http"], wsecs, 32, False)))
-        runs = iter(range(1_000_000))
+        runs = itertools.count()  # a fresh pgbench log folder per run
         if "pgbench" in only:
             tests.append(("pgbench", lambda p: _pg.pgbench(lab, p["pg"], psecs, a.pg_clients, 2, f"r{next(runs)}")))
         dead: set[str] = set()

@@ -102,20 +102,10 @@ def run_mix(write_port: int, read_port: int, secs: int, work: str, tag: str, scr
     jobs = {}
     for role, port, clients, scr in (("w", write_port, WRITERS, script), ("r", read_port, READERS, None)):
         prefix = os.path.join(work, f"{tag}-{role}")
-        p = subprocess.Popen(pgbench_argv(port, clients, secs, prefix, scr), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                             cwd=work)
-        pr._CHILDREN.append(p)
-        jobs[role] = (p, prefix)
+        jobs[role] = (pr.start_tracked(pgbench_argv(port, clients, secs, prefix, scr), cwd=work), prefix)
     res = {}
     for role, (p, prefix) in jobs.items():
-        try:
-            o, e = p.communicate(timeout=secs + 60)
-        finally:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-            pr._CHILDREN.remove(p)
+        o, e = pr.collect(p, secs + 60)
         res[role] = summarize(o, e, p.returncode, prefix)
         if res[role]["logged"] != res[role]["tx"]:
             log(f"{tag}-{role}: {res[role]['logged']} latencies logged for {res[role]['tx']} transactions")

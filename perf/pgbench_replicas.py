@@ -166,6 +166,25 @@ def seeded_cluster(scale: int, extra_sql: str = "") -> tuple[pc.PatroniCluster, 
         raise
 
 
+def start_tracked(argv: list[str], **kw) -> subprocess.Popen:
+    """A child whose output is collected by `collect`; killed by the cleanup handlers meanwhile."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True, **kw)
+    _CHILDREN.append(p)
+    return p
+
+
+def collect(p: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Its stdout and stderr; SIGKILLed by pid if it outlives `timeout`, and untracked."""
+    try:
+        return p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        _CHILDREN.remove(p)
+
+
 def box_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of the whole box from /proc/stat (every process, also other jobs)."""
     with open("/proc/stat") as f:
@@ -207,19 +226,10 @@ def run_pgbench(ports: list[int], clients: int, threads: int, secs: int, connect
     t0 = time.time()
     procs = []
     for p in ports:
-        pr = subprocess.Popen(pgbench_argv(p, clients, threads, secs, connect), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        _CHILDREN.append(pr)
-        procs.append(pr)
+        procs.append(start_tracked(pgbench_argv(p, clients, threads, secs, connect)))
     outs = []
     for pr in procs:
-        try:
-            o, e = pr.communicate(timeout=secs + 60)
-        finally:
-            if pr.poll() is None:
-                os.kill(pr.pid, signal.SIGKILL)
-                pr.wait()
-            _CHILDREN.remove(pr)
+        o, e = collect(pr, secs + 60)
         if pr.returncode != 0 or not TPS_RE.search(o):
             raise RuntimeError(f"pgbench rc={pr.returncode}:\n{o}\n{e}")
         outs.append(o)
