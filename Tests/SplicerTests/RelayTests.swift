@@ -117,6 +117,36 @@ import Testing
         c.close()
     }
 
+    @Test func serverFinFirstThenClientDataStillArrivesAndEndsInAFin() throws {
+        // The server replies and half-closes first; the client, after reading that EOF, sends one
+        // more message and its FIN. The relay ends the session on that last FIN by close() alone
+        // (no shutdown call): the server must still get the message and then an orderly EOF, not
+        // a reset (close() with unread bytes would send one).
+        let seen = Mutex<(bytes: [UInt8], eof: Bool)?>(nil)
+        let server = TestServer { s in
+            _ = s.receive()
+            _ = s.send(Array("reply".utf8))
+            s.shutdownWrite()
+            let rest = s.receiveAll()
+            seen.withLock { $0 = rest }
+            s.close()
+        }
+        let h = try EngineHarness(servers: [server.port])
+        defer { h.stop(); server.stop() }
+        let c = try #require(h.connect())
+        #expect(c.send("hello"))
+        let (reply, eof) = c.receiveAll()
+        #expect(eof)
+        #expect(String(decoding: reply, as: UTF8.self) == "reply")
+        #expect(c.send("bye"))
+        c.shutdownWrite()
+        #expect(EngineHarness.eventually(5000) { seen.withLock { $0 != nil } })
+        let rest = try #require(seen.withLock { $0 })
+        #expect(rest.eof)
+        #expect(String(decoding: rest.bytes, as: UTF8.self) == "bye")
+        c.close()
+    }
+
     @Test func backendResetClosesOnlyItsSession() throws {
         let echo = TestServer.echo()
         let resetter = TestServer { s in

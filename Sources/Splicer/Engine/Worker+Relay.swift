@@ -17,8 +17,8 @@ extension Worker {
         var budget = Worker.relayBudget
         let upBefore = s.up.bytes
         let downBefore = s.down.bytes
-        let a = pump(&s.up, from: s.clientFd, to: s.serverFd, budget: &budget)
-        let b = pump(&s.down, from: s.serverFd, to: s.clientFd, budget: &budget)
+        let a = pump(&s.up, from: s.clientFd, to: s.serverFd, budget: &budget, otherHalfDone: s.down.dstShut)
+        let b = pump(&s.down, from: s.serverFd, to: s.clientFd, budget: &budget, otherHalfDone: s.up.dstShut)
         let upMoved = s.up.bytes &- upBefore
         let downMoved = s.down.bytes &- downBefore
         if upMoved | downMoved != 0 { account(s, up: upMoved, down: downMoved) }
@@ -49,8 +49,12 @@ extension Worker {
     }
 
     /// Moves bytes for one direction until it would block, hits EOF, or spends the budget.
+    /// `otherHalfDone`: the opposite direction has relayed its FIN, so this half's FIN ends the
+    /// session and the close() that follows sends it; the shutdown(2) call is skipped (HAProxy
+    /// closes instead of shutting down a socket whose read side is done, too). Nothing unread is
+    /// left on either socket then (both sources hit EOF), so the close sends a FIN, not a reset.
     @inline(__always)
-    func pump(_ h: inout RelayHalf, from src: Int32, to dst: Int32, budget: inout Int) -> PumpOutcome {
+    func pump(_ h: inout RelayHalf, from src: Int32, to dst: Int32, budget: inout Int, otherHalfDone: Bool) -> PumpOutcome {
         var moved = false
         let flags = CEPOLL_SPLICE_F_MOVE | CEPOLL_SPLICE_F_NONBLOCK
         while budget > 0 {
@@ -123,7 +127,7 @@ extension Worker {
             h.pipe = .none
         }
         if h.srcEOF && h.inPipe == 0 && !h.dstShut {
-            _ = cepoll_shutdown(dst, Int32(SHUT_WR))
+            if !otherHalfDone { _ = cepoll_shutdown(dst, Int32(SHUT_WR)) }
             h.dstShut = true
             moved = true
         }
