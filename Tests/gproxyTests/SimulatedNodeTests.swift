@@ -5,6 +5,7 @@ import CEpoll
 import Glibc
 #endif
 import Splicer
+import Synchronization
 import Testing
 @testable import gproxy
 
@@ -61,5 +62,35 @@ import Testing
         try cluster.setDatabase(node: "pg1", up: true)
         let again = try SimulatedTestClient(port: port)
         #expect(again.readLine().hasPrefix("gproxy-demo node=pg1 role=primary"))
+    }
+
+    /// A session the old leader accepted before its demotion must never greet as "replica": real
+    /// Postgres fixes a session's role when it starts, and the demotion resets it. The banner used to
+    /// be built on the connection's own thread, which could run after the stop and the role change
+    /// (PatroniAwareTests saw `pg1 role=replica` through the write port once in ten suite runs).
+    /// Here the role lookup is held until the database has stopped and the role has flipped.
+    @Test func aSessionFromBeforeADemotionNeverGreetsAsReplica() throws {
+        let role = Locked(SimulatedRole.primary)
+        let lookups = Atomic<Int>(0)
+        let gateOpen = Atomic<Bool>(true)
+        let node = SimulatedNode(name: "pgx") {
+            lookups.add(1, ordering: .relaxed)
+            while !gateOpen.load(ordering: .acquiring) { usleep(1000) }
+            return role.withLock { $0 }
+        }
+        let port = try node.start()
+        defer { node.stop() }
+        gateOpen.store(false, ordering: .releasing)
+        let client = try SimulatedTestClient(port: port)
+        #expect(RuntimeHarness.eventually(5000) { lookups.load(ordering: .relaxed) == 1 })
+        // The demotion: the port stops, sessions are reset (on another thread: stopping waits for
+        // the accept thread, which may be the one held in the lookup), then the role flips.
+        let stopper = NamedThread.start(name: "test-demote") { node.stopDatabase(resetConnections: true) }
+        #expect(RuntimeHarness.eventually(5000) { !node.isListening })
+        role.withLock { $0 = .replica }
+        gateOpen.store(true, ordering: .releasing)
+        NamedThread.join(stopper)
+        let line: String = client.readLine(timeoutMs: 3000)
+        #expect(!line.contains("role=replica"), "a pre-demotion session greeted with \(line)")
     }
 }

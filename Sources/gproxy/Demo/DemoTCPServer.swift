@@ -18,10 +18,15 @@ import Splicer
 /// One accepted connection. The handler reads and writes through it; the server closes it.
 final class DemoConnection: @unchecked Sendable {
     let fd: Int32
+    /// What the server's `greeting` said when this connection was accepted (nil without one).
+    let greeting: String?
     private let lock = PThreadLock()
     private var resetRequested = false
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, greeting: String? = nil) {
+        self.fd = fd
+        self.greeting = greeting
+    }
 
     /// Set by `resetConnections()`/`stop()`: the handler should give up, and the close becomes an RST.
     var isAborted: Bool { lock.withLock { resetRequested } }
@@ -68,6 +73,8 @@ final class DemoTCPServer: @unchecked Sendable {
     let label: String
     /// Cleared by `stop()`, which breaks the owner → server → handler → owner cycle.
     private var handler: (@Sendable (DemoConnection) -> Void)?
+    /// Asked on the accept thread for each connection before it is registered (see `acceptLoop`).
+    private let greeting: (@Sendable () -> String)?
     private let lock = PThreadLock()
     private let connectionThreads = DemoWaitGroup()
     private var listenFD: Int32 = -1
@@ -76,8 +83,9 @@ final class DemoTCPServer: @unchecked Sendable {
     private var connections: [Int32: DemoConnection] = [:]
     private var stopping = false
 
-    init(label: String, handler: @escaping @Sendable (DemoConnection) -> Void) {
+    init(label: String, greeting: (@Sendable () -> String)? = nil, handler: @escaping @Sendable (DemoConnection) -> Void) {
         self.label = label
+        self.greeting = greeting
         self.handler = handler
     }
 
@@ -158,7 +166,11 @@ final class DemoTCPServer: @unchecked Sendable {
                 usleep(10_000)
                 continue
             }
-            let conn = DemoConnection(fd: client)
+            // The greeting is taken before the registration below, which `stopListening()` cuts
+            // off: a connection registered before a stop was greeted with the state before it
+            // (an old leader's session says "primary" until the demotion resets it, never
+            // "replica", as with a real Postgres, whose role is fixed when a session starts).
+            let conn = DemoConnection(fd: client, greeting: greeting?())
             let body: (@Sendable (DemoConnection) -> Void)? = lock.withLock {
                 guard listenFD == fd, let handler else { return nil }
                 connections[client] = conn

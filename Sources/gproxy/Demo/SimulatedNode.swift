@@ -21,7 +21,7 @@ final class SimulatedNode: @unchecked Sendable {
         self.name = name
         self.role = role
         // A strong capture: the node lives until stop(), whoever else drops it (stop() breaks the cycle).
-        server = DemoTCPServer(label: "db-\(name)") { [self] conn in serve(conn) }
+        server = DemoTCPServer(label: "db-\(name)", greeting: { [unowned self] in banner() }) { [self] conn in serve(conn) }
     }
 
     /// The banner line sent to a client of this node, newline included.
@@ -48,7 +48,7 @@ final class SimulatedNode: @unchecked Sendable {
     var openConnections: Int { server.openConnections }
 
     private func serve(_ conn: DemoConnection) {
-        guard conn.write(banner()) else { return }
+        guard conn.write(conn.greeting ?? banner()) else { return }
         while true {
             guard let chunk = conn.read() else { return }  // error or reset: the server closes
             if chunk.isEmpty {
