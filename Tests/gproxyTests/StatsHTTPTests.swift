@@ -38,6 +38,21 @@ import Testing
         #expect(head.status == 200 && head.body.isEmpty && head.head.contains("content-length: \(StatsCSV.render(snap).utf8.count)"))
     }
 
+    /// A reply to HEAD has no body, errors included (RFC 9110 §9.3.2): a client that reads only the
+    /// head would take the body for the start of the next response.
+    @Test func headErrorsCarryNoBody() {
+        var c = config
+        c.uri = "/stats"
+        let missing = respond("HEAD /elsewhere HTTP/1.1\r\n\r\n", c)
+        #expect(missing.status == 503 && missing.body.isEmpty)
+        #expect(missing.head.contains("content-length: ") && !missing.head.contains("content-length: 0\r"))
+        c.auth = [StatsCredential(user: "u", password: "p")]
+        let denied = respond("HEAD /stats HTTP/1.1\r\n\r\n", c)
+        #expect(denied.status == 401 && denied.body.isEmpty && denied.head.contains("www-authenticate: "))
+        // The same errors to GET keep their body.
+        #expect(respond("GET /stats HTTP/1.1\r\n\r\n", c).body.contains("401"))
+    }
+
     @Test func uriIsAPrefix() {
         var c = config
         c.uri = "/haproxy?stats"

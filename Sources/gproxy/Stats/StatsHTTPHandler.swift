@@ -184,10 +184,10 @@ enum StatsHTTPHandler {
         let path = req.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
         let isMetrics = path == "/metrics"
         guard isMetrics || req.uri.hasPrefix(config.uri) else {
-            return error(503, text: "No server is available to handle this request.")
+            return error(503, text: "No server is available to handle this request.", head: head)
         }
         if !config.auth.isEmpty, !authorized(req.header("authorization"), config.auth) {
-            return error(401, extra: [("www-authenticate", "Basic realm=\"\(config.realm)\"")])
+            return error(401, head: head, extra: [("www-authenticate", "Basic realm=\"\(config.realm)\"")])
         }
         if isMetrics {
             return response(200, type: StatsPrometheus.contentType, body: StatsPrometheus.render(snapshot()), head: head)
@@ -239,9 +239,11 @@ enum StatsHTTPHandler {
         return diff == 0
     }
 
-    static func error(_ status: Int, text: String? = nil, extra: [(String, String)] = []) -> [UInt8] {
+    /// `head`: the request was HEAD, so the reply keeps its headers (the length of the page a GET
+    /// would get) and drops the body.
+    static func error(_ status: Int, text: String? = nil, head: Bool = false, extra: [(String, String)] = []) -> [UInt8] {
         let body = "<html><body><h1>\(status) \(reason(status))</h1>\n\(text ?? reason(status)).\n</body></html>\n"
-        return response(status, type: "text/html", body: body, head: false, extra: extra)
+        return response(status, type: "text/html", body: body, head: head, extra: extra)
     }
 
     /// A complete HTTP/1.1 response with `Content-Length` and `Connection: close`.
