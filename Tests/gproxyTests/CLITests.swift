@@ -36,6 +36,28 @@ import Testing
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    /// `--demo` writes its generated config to a temp file; it must not outlive the demo.
+    @Test func theDemoRemovesItsGeneratedConfigWhenItStops() throws {
+        // Ports base, base+1 and base+2000 (the seed's 5000/5001/7000 spacing), from the private range.
+        var base = RuntimeHarness.freePort()
+        while base > 29_000 { base = RuntimeHarness.freePort() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["--demo", "--demo-port-base", "\(base)"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        let path = NSTemporaryDirectory() + "gproxy-demo-\(p.processIdentifier).cfg"
+        // Up (listening, so its signal handling is in place) before it is told to stop.
+        #expect(RuntimeHarness.eventually(10_000) { access(path, F_OK) == 0 && (try? SimulatedTestClient(port: base)) != nil })
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(access(path, F_OK) != 0, "\(path) is left behind")
+    }
+
     @Test func checkAcceptsTheSeedConfigWithHAProxysWarnings() throws {
         let path = Self.write("""
             listen opengauss
@@ -57,6 +79,34 @@ import Testing
         #expect(status == 0)
         #expect(out.contains("Configuration file is valid"))
         #expect(err.contains("\(path):1: warning: missing timeouts for proxy 'opengauss'."))
+    }
+
+    /// Warnings are printed when gproxy starts, not only under -c (as HAProxy does).
+    @Test func warningsArePrintedAtStartToo() throws {
+        let port = RuntimeHarness.freePort()
+        let path = Self.write("""
+            listen opengauss
+                bind 127.0.0.1:\(port)
+                server s1 127.0.0.1:1
+
+            """)
+        defer { unlink(path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["-f", path]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        #expect(RuntimeHarness.eventually(10_000) { (try? SimulatedTestClient(port: port)) != nil })
+        kill(p.processIdentifier, SIGTERM)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(text.contains("\(path):1: warning: missing timeouts for proxy 'opengauss'."), "stderr: \(text)")
     }
 
     @Test func checkReportsEveryErrorWithFileAndLineAndFails() throws {

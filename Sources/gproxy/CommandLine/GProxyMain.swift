@@ -23,11 +23,15 @@ enum GProxyMain {
         }
         var cluster: SimulatedCluster?
         var paths = options.configPaths
+        // The demo's generated config lives as long as the demo (its banner names the file).
+        var demoConfigPath: String?
+        defer { if let demoConfigPath { unlink(demoConfigPath) } }
         if options.demo {
             do {
                 let c = try SimulatedCluster()
                 cluster = c
                 let path = NSTemporaryDirectory() + "gproxy-demo-\(getpid()).cfg"
+                demoConfigPath = path
                 try demoConfigText(cluster: c, portBase: options.demoPortBase).write(toFile: path, atomically: true, encoding: .utf8)
                 paths = [path]
             } catch {
@@ -47,9 +51,13 @@ enum GProxyMain {
             }
             return 1
         }
+        // At start as under -c (HAProxy prints its [WARNING]s either way): what gproxy does not act
+        // on must not pass silently just because nobody ran a check first.
+        if !options.quiet {
+            for w in config.warnings { LogSink.write(2, "\(w.file):\(w.line): warning: \(w.message)\n") }
+        }
         if options.checkOnly {
             if !options.quiet {
-                for w in config.warnings { LogSink.write(2, "\(w.file):\(w.line): warning: \(w.message)\n") }
                 if !config.warnings.isEmpty { print("Warnings were found.") }
                 print("Configuration file is valid")
             }
