@@ -12,6 +12,38 @@ func parseOK(_ text: String, env: [String: String] = [:]) throws -> GProxyConfig
 }
 
 @Suite struct ConfigSemanticsTests {
+    /// HAProxy's `bind ... defer-accept` is taken per bind line into the engine's frontend; on a
+    /// stats listener (mode http) it is not applied, and the config says so.
+    @Test func deferAcceptReachesTheEngineAndIsAWarningOnStats() throws {
+        let config = try parseOK("""
+            defaults
+                mode tcp
+                timeout connect 1s
+                timeout client 1s
+                timeout server 1s
+            listen a
+                bind 127.0.0.1:6000 defer-accept
+                bind 127.0.0.1:6001
+                server s 127.0.0.1:1
+            listen stats
+                mode http
+                bind 127.0.0.1:7000 defer-accept
+                stats enable
+
+            """)
+        let a = try #require(config.proxy(named: "a"))
+        #expect(a.binds.map(\.deferAccept) == [true, false])
+        #expect(config.warnings.contains { $0.line == 10 && $0.message.contains("defer-accept") })
+        let plan = try EngineBuilder(config: config).plan(workers: 1, globalMaxconn: 100)
+        let fe = try #require(plan.spec.frontends.first { $0.name == "a" })
+        #expect(fe.deferAccept == [true, false])
+        // Any other option on the line is still refused.
+        #expect(throws: ConfigErrors.self) {
+            try ConfigLoader.parse(text: "listen b\n    bind 127.0.0.1:6002 defer-accept tfo\n    server s 127.0.0.1:1\n",
+                                   file: "t.cfg", environment: [:])
+        }
+    }
+
     /// cfg §1.7's observed example, exactly.
     @Test func defaultServerBuildsUp() throws {
         let config = try parseOK("""

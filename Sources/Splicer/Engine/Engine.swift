@@ -33,7 +33,7 @@ public final class Engine: @unchecked Sendable {
     private var workers: [Worker] = []
     private var threads: [pthread_t] = []
     private let finished = Atomic<Int>(0)
-    private var listenFds: [[(Int32, Int, SocketAddress)]] = []
+    private var listenFds: [[WorkerListenSpec]] = []
     let listenerTable = ListenerTable()
 
     /// `inherited`: listening sockets handed over by the process this one replaces; binds that
@@ -66,30 +66,37 @@ public final class Engine: @unchecked Sendable {
             for (f, fe) in spec.frontends.enumerated() {
                 var bound: [SocketAddress] = []
                 let backlog = listenBacklog(frontend: f)
-                for addr in fe.binds {
+                for (b, addr) in fe.binds.enumerated() {
                     var actual = addr
+                    let deferAccept = fe.defersAccept(b)
                     for w in 0..<spec.workers {
                         let fd: Int32
-                        if let handed = inherited.take(addr) { fd = handed } else {
-                            fd = try Socket.listen(on: actual, reusePort: true, backlog: backlog)
+                        if let handed = inherited.take(addr) {
+                            fd = handed
+                            opened.append(fd)
+                            try Socket.setDeferAccept(fd, deferAccept)
+                        } else {
+                            fd = try Socket.listen(on: actual, reusePort: true, backlog: backlog, deferAccept: deferAccept)
+                            opened.append(fd)
                         }
-                        opened.append(fd)
                         if w == 0, let local = Socket.localAddress(of: fd) { actual = local }
-                        listenFds[w].append((fd, f, actual))
+                        listenFds[w].append(WorkerListenSpec(fd: fd, frontend: f, address: actual, deferAccept: deferAccept))
                     }
                     // The old process ran more workers: every socket in the group must keep an
                     // acceptor, or the connections the kernel hashes to it would wait forever.
                     var extra = 0
                     while let fd = inherited.take(addr) {
                         opened.append(fd)
-                        listenFds[extra % spec.workers].append((fd, f, actual))
+                        try Socket.setDeferAccept(fd, deferAccept)
+                        listenFds[extra % spec.workers].append(WorkerListenSpec(fd: fd, frontend: f, address: actual,
+                                                                                deferAccept: deferAccept))
                         extra += 1
                     }
                     bound.append(actual)
                 }
                 boundAddresses.append(bound)
             }
-            let fds = listenFds.map { $0.map(\.0) }
+            let fds = listenFds.map { $0.map(\.fd) }
             listenerTable.withLock { $0 = fds }
         } catch {
             for fd in opened { Socket.close(fd) }

@@ -32,6 +32,8 @@ public struct EngineSpec: Sendable {
 public struct FrontendSpec: Sendable {
     public var name: String
     public var binds: [SocketAddress]
+    /// `bind ... defer-accept`, per entry of `binds` (missing entries: off).
+    public var deferAccept: [Bool]
     /// 0 = only the global limit applies.
     public var maxconn: Int
     /// Index into `EngineSpec.backends`.
@@ -46,9 +48,10 @@ public struct FrontendSpec: Sendable {
     public var alwaysSpliceRequest: Bool
     public var alwaysSpliceResponse: Bool
 
-    public init(name: String, binds: [SocketAddress], maxconn: Int = 0, backend: Int, clientTimeout: Int? = nil,
-                clientFinTimeout: Int? = nil, logSessions: Bool = false, alwaysSpliceRequest: Bool = false,
-                alwaysSpliceResponse: Bool = false) {
+    public init(name: String, binds: [SocketAddress], deferAccept: [Bool] = [], maxconn: Int = 0, backend: Int,
+                clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, logSessions: Bool = false,
+                alwaysSpliceRequest: Bool = false, alwaysSpliceResponse: Bool = false) {
+        self.deferAccept = deferAccept
         self.alwaysSpliceRequest = alwaysSpliceRequest
         self.alwaysSpliceResponse = alwaysSpliceResponse
         self.name = name
@@ -59,6 +62,9 @@ public struct FrontendSpec: Sendable {
         self.clientFinTimeout = clientFinTimeout
         self.logSessions = logSessions
     }
+
+    /// Whether `binds[index]` defers accept.
+    public func defersAccept(_ index: Int) -> Bool { index < deferAccept.count && deferAccept[index] }
 }
 
 /// `balance` as HAProxy spells it (the config parser reads it by raw value).

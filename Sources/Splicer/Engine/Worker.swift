@@ -29,7 +29,7 @@ import Glibc
     var readyScratch: [Int32] = []
     var messages: [WorkerMessage] = []
     /// This worker's listening sockets: (fd, frontend, address, registration).
-    var listeners: [(fd: Int32, frontend: Int, address: SocketAddress, token: LoopToken)] = []
+    var listeners: [(fd: Int32, frontend: Int, address: SocketAddress, deferAccept: Bool, token: LoopToken)] = []
     var listenerSockets: [ListenerSocket] = []
     var listenersPaused = false
     var acceptBackoffUntil: UInt64 = 0
@@ -49,7 +49,7 @@ import Glibc
     static let copyBytes = 16384
     let scratch = UnsafeMutableRawPointer.allocate(byteCount: Worker.copyBytes, alignment: 16)
 
-    init(id: Int, engine: Engine, listenFds: [(Int32, Int, SocketAddress)]) throws(Errno) {
+    init(id: Int, engine: Engine, listenFds: [WorkerListenSpec]) throws(Errno) {
         self.id = id
         self.engine = engine
         loop = engine.loops[id]
@@ -59,7 +59,7 @@ import Glibc
         counters = engine.counterBlocks[id]
         layout = engine.layout
         pipes = PipePool(capacity: engine.spec.pipePoolSize, pipeSize: engine.spec.pipeSize, gauge: engine.spec.pipes)
-        for (fd, fe, addr) in listenFds { listeners.append((fd, fe, addr, .none)) }
+        for l in listenFds { listeners.append((l.fd, l.frontend, l.address, l.deferAccept, .none)) }
         for fe in engine.spec.frontends {
             let be = engine.spec.backends[fe.backend]
             let idle: Int? = be.tunnelTimeout ?? Worker.minOf(fe.clientTimeout, be.serverTimeout)
@@ -216,7 +216,8 @@ import Glibc
         guard !softStopping else { return }
         for i in listeners.indices where listeners[i].fd < 0 {
             let backlog = engine.listenBacklog(frontend: listeners[i].frontend)
-            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: backlog) else { continue }
+            guard let fd = try? Socket.listen(on: listeners[i].address, reusePort: true, backlog: backlog,
+                                              deferAccept: listeners[i].deferAccept) else { continue }
             listeners[i].fd = fd
             engine.listenerTable.withLock { $0[id][i] = fd }
             listeners[i].token = (try? loop.register(fd, events: CEPOLL_EPOLLIN | CEPOLL_EPOLLET, listenerSockets[i])) ?? .none

@@ -5,11 +5,14 @@ import Glibc
 /// non-blocking and close-on-exec.
 public enum Socket {
     /// A listening TCP socket. `reusePort` lets every worker bind its own socket to the same port.
-    public static func listen(on address: SocketAddress, reusePort: Bool, backlog: Int32) throws(Errno) -> Int32 {
+    /// `deferAccept`: HAProxy's `bind ... defer-accept` (see `setDeferAccept`).
+    public static func listen(on address: SocketAddress, reusePort: Bool, backlog: Int32,
+                              deferAccept: Bool = false) throws(Errno) -> Int32 {
         let fd = try Errno.check(cepoll_socket(address.family, Int32(SOCK_STREAM.rawValue)))
         do {
             _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
             if reusePort { _ = try Errno.check(cepoll_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) }
+            if deferAccept { try setDeferAccept(fd, true) }
             var a = address
             // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt per listener,
             // not one per connection.
@@ -21,6 +24,14 @@ public enum Socket {
             throw error
         }
         return fd
+    }
+
+    /// TCP_DEFER_ACCEPT on a listening socket: the kernel hands a connection to accept() only once
+    /// its first data has arrived (or after one SYN-ACK retransmit, ~1 s), so the proxy is not woken
+    /// for a client that has said nothing yet. 1 second, as HAProxy sets it. Also set (or cleared)
+    /// on a listener inherited from a reload, so the new configuration decides.
+    public static func setDeferAccept(_ fd: Int32, _ on: Bool) throws(Errno) {
+        _ = try Errno.check(cepoll_setsockopt_int(fd, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, on ? 1 : 0))
     }
 
     /// The address a socket is bound to (used to learn the port the kernel chose for port 0).

@@ -63,7 +63,7 @@ enum ConfigKeywordTables {
     /// `bind` options HAProxy 2.6 accepts and gproxy refuses.
     static let bindNotImplemented: Set<String> = [
         "accept-netscaler-cip", "accept-proxy", "allow-0rtt", "alpn", "backlog", "ca-file", "ciphers", "crt",
-        "crt-list", "defer-accept", "expose-fd", "generate-certificates", "gid", "group", "id", "interface",
+        "crt-list", "expose-fd", "generate-certificates", "gid", "group", "id", "interface",
         "level", "maxconn", "mode", "mss", "name", "namespace", "nice", "no-ca-names", "npn", "process", "proto",
         "severity-output", "ssl", "ssl-max-ver", "ssl-min-ver", "strict-sni", "tcp-ut", "tfo", "thread",
         "tls-ticket-keys", "transparent", "uid", "user", "v4v6", "v6only", "verify", "quic-cc-algo",

@@ -100,6 +100,8 @@ struct BindAddress: Equatable, Sendable {
     /// Numeric IP literal ("0.0.0.0" for `*` or empty, "::" for `::`).
     var host: String
     var port: UInt16
+    /// `defer-accept` on the bind line: accept a connection only once its first data arrived.
+    var deferAccept = false
 }
 
 /// The timeouts HAProxy knows, in milliseconds; nil = unset (infinite).

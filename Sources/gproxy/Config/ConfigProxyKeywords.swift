@@ -101,14 +101,20 @@ extension ConfigParser {
         switch ConfigAddress.parseBind(words[1], environment: environment) {
         case .failure(let message):
             return error("'bind' : \(message)")
-        case .success(let addresses):
+        case .success(var addresses):
             // Options are checked before the addresses are kept, so a refused option refuses the line.
+            var deferAccept = false
             for option in words.dropFirst(2) {
+                if option == "defer-accept" {
+                    deferAccept = true
+                    continue
+                }
                 if ConfigKeywordTables.bindNotImplemented.contains(option) {
                     return error("keyword 'bind \(option)' is not implemented by gproxy")
                 }
                 return error("'bind \(words[1])' unknown keyword '\(option)'.")
             }
+            for i in addresses.indices { addresses[i].deferAccept = deferAccept }
             state.config.binds.append(contentsOf: addresses)
         }
     }

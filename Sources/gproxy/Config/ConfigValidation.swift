@@ -56,6 +56,11 @@ extension ConfigParser {
             error("\(type) '\(name)' : 'mode http' is only supported for the stats page and 'monitor-uri'; HTTP "
                 + "proxying is not implemented by gproxy (TCP only)", at: state.modeLocation ?? declared)
         }
+        if proxy.mode == .http, proxy.binds.contains(where: \.deferAccept) {
+            // The stats and monitor listeners are not the relay's: they do not apply it.
+            addWarning("'bind ... defer-accept' is ignored by gproxy on \(type) '\(name)' (mode http); "
+                + "it applies to 'mode tcp' listeners.", at: declared)
+        }
         if proxy.httplog, proxy.mode != .http {
             addWarning("'option httplog' not usable with \(type) '\(name)' (needs 'mode http'). "
                 + "Falling back to 'option tcplog'.", at: declared)

@@ -82,10 +82,11 @@ struct EngineBuilder {
                 errors.append(ConfigDiagnostic(file: p.file, line: p.line, message: "proxy '\(p.name)' has no backend to route to."))
                 continue
             }
-            let binds = p.binds.compactMap { SocketAddress(ip: $0.host, port: $0.port) }
+            let binds = p.binds.compactMap { b in SocketAddress(ip: b.host, port: b.port).map { ($0, b.deferAccept) } }
             let be = config.proxies[backendProxies[b]]
             frontends.append(FrontendSpec(
-                name: p.name, binds: binds, maxconn: p.maxconn ?? 0, backend: b, clientTimeout: p.timeouts.client,
+                name: p.name, binds: binds.map(\.0), deferAccept: binds.map(\.1), maxconn: p.maxconn ?? 0, backend: b,
+                clientTimeout: p.timeouts.client,
                 clientFinTimeout: p.timeouts.clientFin, logSessions: p.tcplog && !logTargets(of: p).isEmpty,
                 alwaysSpliceRequest: p.spliceRequest || be.spliceRequest,
                 alwaysSpliceResponse: p.spliceResponse || be.spliceResponse))

@@ -11,14 +11,14 @@ final class EngineHarness: @unchecked Sendable {
          clientTimeout: Int? = nil, clientFinTimeout: Int? = nil, serverTimeout: Int? = nil, connectTimeout: Int? = nil, queueTimeout: Int? = nil,
          retries: Int = 3, redispatch: Bool = false, frontendMaxconn: Int = 0, globalMaxconn: Int = 0,
          weights: [Int]? = nil, maxqueue: [Int]? = nil, alwaysSplice: Bool = false, secondFrontendMaxconn: Int? = nil,
-         maxPipes: Int = 0, logger: (@Sendable (SessionRecord) -> Void)? = nil,
+         maxPipes: Int = 0, deferAccept: Bool = false, logger: (@Sendable (SessionRecord) -> Void)? = nil,
          acceptProbe: (@Sendable (AcceptCheckpoint) -> Void)? = nil) throws {
         let specs = servers.enumerated().map { i, p in
             ServerSpec(name: "s\(i + 1)", address: SocketAddress(ip: "127.0.0.1", port: p)!,
                        maxconn: maxconn?[i] ?? 0, maxqueue: maxqueue?[i] ?? 0, weight: weights?[i] ?? 1)
         }
         var frontends = [FrontendSpec(name: "fe", binds: [SocketAddress(ip: "127.0.0.1", port: 0)!],
-                                      maxconn: frontendMaxconn, backend: 0, clientTimeout: clientTimeout,
+                                      deferAccept: [deferAccept], maxconn: frontendMaxconn, backend: 0, clientTimeout: clientTimeout,
                                       clientFinTimeout: clientFinTimeout,
                                       logSessions: logger != nil, alwaysSpliceRequest: alwaysSplice,
                                       alwaysSpliceResponse: alwaysSplice)]
